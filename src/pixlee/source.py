@@ -1,0 +1,344 @@
+"""The dlt source: albums, media, product media, products, categories and statistics.
+
+Every album is read through one internal resource, `album_pages`, that yields whole pages;
+`media`, `products`, `statistics` and `categories` are transformers over it, so one scan feeds
+every table and selecting any of them (`with_resources`) still reads each page once. The scan
+ends with a `ScanComplete` marker so the derived tables emit only after complete album scans:
+an album whose scan fails mid-way fails the run instead of loading partial counts as success.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import dlt
+from dlt.sources import DltResource
+
+from pixlee.client import DEFAULT_BASE_URL, DEFAULT_PER_PAGE, PixleeClient, RetryPolicy
+from pixlee.columns import (
+    ALBUM_COLUMNS,
+    CATALOGUE_PRODUCT_COLUMNS,
+    MEDIA_COLUMNS,
+    media_nested_hints,
+)
+from pixlee.derived import AlbumStatistics, CategoryCounter
+from pixlee.errors import PixleeConfigError, PixleeNotFoundError
+from pixlee.pacing import DEFAULT_RATE_LIMIT_PER_MINUTE
+from pixlee.records import album_row, catalogue_product, media_row, to_int
+
+logger = logging.getLogger(__name__)
+
+MAX_TABLE_NESTING = 2
+
+
+@dataclass(frozen=True)
+class AlbumPage:
+    """One page of one album's content, as the scan read it."""
+
+    album_id: int
+    page: int
+    items: list[dict[str, Any]]
+    is_last: bool
+
+
+@dataclass(frozen=True)
+class ScanComplete:
+    """Every configured album was scanned to its last page."""
+
+    album_ids: tuple[int, ...]
+
+
+ScanEvent = AlbumPage | ScanComplete
+
+
+class AlbumDirectory:
+    """The run's album list, read once from GET /albums and shared by the resources."""
+
+    def __init__(self, client: PixleeClient) -> None:
+        self._client = client
+        self._albums: list[dict[str, Any]] | None = None
+
+    def albums(self) -> list[dict[str, Any]]:
+        if self._albums is None:
+            albums: list[dict[str, Any]] = []
+            for page in self._client.iter_albums():
+                albums.extend(album_row(item) for item in page.items)
+            self._albums = albums
+        return self._albums
+
+    def category_albums(self) -> dict[int, dict[str, Any]]:
+        return {
+            album["id"]: album
+            for album in self.albums()
+            if album.get("album_type") == "category" and isinstance(album.get("id"), int)
+        }
+
+
+def _normalise_album_ids(album_ids: Sequence[Any] | None) -> list[int] | None:
+    if album_ids is None:
+        return None
+    if isinstance(album_ids, str | int):
+        album_ids = [album_ids]
+    result: list[int] = []
+    for raw in album_ids:
+        value = to_int(raw)
+        if not isinstance(value, int):
+            raise PixleeConfigError(
+                f"album_ids must be integers, got {raw!r}: e.g. album_ids = [1659473, 1659474]"
+            )
+        result.append(value)
+    return result
+
+
+def _normalise_skus(skus: Sequence[Any] | str | None) -> list[str]:
+    if skus is None:
+        return []
+    if isinstance(skus, str):
+        skus = [skus]
+    return [str(sku) for sku in skus if str(sku).strip()]
+
+
+@dlt.source(name="pixlee", section="pixlee_source", max_table_nesting=MAX_TABLE_NESTING)
+def pixlee_source(
+    api_key: str | None = dlt.secrets.value,
+    base_url: str = DEFAULT_BASE_URL,
+    album_ids: list[int] | None = None,
+    skus: list[str] | None = None,
+    filters: dict[str, Any] | None = None,
+    sort: dict[str, Any] | None = None,
+    per_page: int = DEFAULT_PER_PAGE,
+    extra_endpoints: list[dict[str, Any]] | None = None,
+    rate_limit_per_minute: int = DEFAULT_RATE_LIMIT_PER_MINUTE,
+    max_attempts: int = 8,
+    backoff_seconds: float = 0.5,
+    max_retry_after_seconds: float = 300.0,
+) -> Sequence[DltResource]:
+    """Every album and every approved photo and video of a Pixlee account.
+
+    Args:
+        api_key: The account's API key (`[sources.pixlee_source] api_key` in secrets.toml or
+            `SOURCES__PIXLEE_SOURCE__API_KEY`).
+        base_url: The API root; point it at the simulator or a proxy.
+        album_ids: Albums to read; default: every album GET /albums lists.
+        skus: Products whose content fills `product_media` (GET /albums/from_sku).
+        filters: Pixlee `filters` JSON, passed through to every album/SKU listing.
+        sort: Pixlee `sort` JSON, passed through (default: the API's own).
+        per_page: Items per page (the API may cap it; `next` decides where a listing ends).
+        extra_endpoints: Other GET paths to load with the same auth, pacing, paging and retries:
+            dicts with `name`, `path`, optional `data_selector` ("data"), `params`,
+            `primary_key`, `paginate` (True).
+        rate_limit_per_minute: GET budget of the key; requests are paced to stay under it.
+        max_attempts: Attempts per request for 429/5xx/resets/truncated bodies.
+        backoff_seconds: First backoff step (doubles per attempt, with jitter).
+        max_retry_after_seconds: Longest `Retry-After` honoured as sent.
+    """
+    if not api_key:
+        raise PixleeConfigError(
+            "Pixlee API key is missing: set `api_key` under [sources.pixlee_source] in "
+            ".dlt/secrets.toml, or the environment variable SOURCES__PIXLEE_SOURCE__API_KEY "
+            "(Pixlee app: Settings → Pixlee API)."
+        )
+    client = PixleeClient(
+        api_key=api_key,
+        base_url=base_url,
+        per_page=per_page,
+        rate_limit_per_minute=rate_limit_per_minute,
+        retry=RetryPolicy(
+            max_attempts=max_attempts,
+            backoff_seconds=backoff_seconds,
+            max_retry_after_seconds=max_retry_after_seconds,
+        ),
+    )
+    configured_albums = _normalise_album_ids(album_ids)
+    configured_skus = _normalise_skus(skus)
+    directory = AlbumDirectory(client)
+    snapshot_at = datetime.now(tz=UTC)
+
+    @dlt.resource(
+        name="albums",
+        primary_key="id",
+        write_disposition="merge",
+        columns=ALBUM_COLUMNS,
+    )
+    def albums() -> Iterator[list[dict[str, Any]]]:
+        """Every album GET /albums lists (standard, product and category albums)."""
+        yield directory.albums()
+
+    @dlt.resource(name="album_pages", selected=False)
+    def album_pages() -> Iterator[ScanEvent]:
+        """Each configured album, page by page, then one ScanComplete marker."""
+        ids = configured_albums
+        if ids is None:
+            ids = [album["id"] for album in directory.albums() if isinstance(album["id"], int)]
+        scanned: list[int] = []
+        for album_id in ids:
+            try:
+                for page in client.iter_album_photos(album_id, filters=filters, sort=sort):
+                    yield AlbumPage(album_id, page.page, page.items, not page.has_next)
+            except PixleeNotFoundError as exc:
+                logger.warning(
+                    "Pixlee album %s was not found (404) and was skipped; check album_ids. %s",
+                    album_id,
+                    exc,
+                )
+                client.stats.not_found.append(f"album {album_id}")
+                continue
+            scanned.append(album_id)
+        yield ScanComplete(tuple(scanned))
+
+    @dlt.transformer(
+        data_from=album_pages,
+        name="media",
+        primary_key="album_photo_id",
+        write_disposition="merge",
+        columns=MEDIA_COLUMNS,
+        nested_hints=media_nested_hints(),
+    )
+    def media(event: ScanEvent) -> Iterator[list[dict[str, Any]]]:
+        """Approved photos and videos, one row per album placement (`album_photo_id`)."""
+        if isinstance(event, AlbumPage) and event.items:
+            yield [media_row(item) for item in event.items]
+
+    seen_products: set[Any] = set()
+
+    @dlt.transformer(
+        data_from=album_pages,
+        name="products",
+        primary_key="id",
+        write_disposition="merge",
+        columns=CATALOGUE_PRODUCT_COLUMNS,
+    )
+    def products(event: ScanEvent) -> Iterator[list[dict[str, Any]]]:
+        """Each product tagged on the media read, once per run (the version first seen)."""
+        if not isinstance(event, AlbumPage):
+            return
+        batch = []
+        for item in event.items:
+            for product in item.get("products") or []:
+                if not isinstance(product, dict):
+                    continue
+                row = catalogue_product(product)
+                if row.get("id") is None or row["id"] in seen_products:
+                    continue
+                seen_products.add(row["id"])
+                batch.append(row)
+        if batch:
+            yield batch
+
+    album_statistics: dict[int, AlbumStatistics] = {}
+
+    @dlt.transformer(
+        data_from=album_pages,
+        name="statistics",
+        primary_key=("album_id", "snapshot_at"),
+        write_disposition="merge",
+        columns={
+            "snapshot_at": {"data_type": "timestamp", "nullable": False},
+            "latest_approved_at": {"data_type": "timestamp", "nullable": True},
+        },
+    )
+    def statistics(event: ScanEvent) -> Iterator[dict[str, Any]]:
+        """Derived: per-album counts, one snapshot per run (the API has no statistics)."""
+        if isinstance(event, AlbumPage):
+            stats = album_statistics.setdefault(event.album_id, AlbumStatistics(event.album_id))
+            stats.add(event.items)
+            if event.is_last:
+                yield album_statistics.pop(event.album_id).row(snapshot_at)
+
+    category_counter = CategoryCounter()
+
+    @dlt.transformer(
+        data_from=album_pages, name="categories", primary_key="id", write_disposition="merge"
+    )
+    def categories(event: ScanEvent) -> Iterator[list[dict[str, Any]]]:
+        """Derived: category albums and how many distinct photos carry each category."""
+        if isinstance(event, AlbumPage):
+            category_counter.add(event.items)
+        else:
+            rows = category_counter.rows(directory.category_albums())
+            if rows:
+                yield rows
+
+    @dlt.resource(
+        name="product_media",
+        primary_key=("sku", "album_photo_id"),
+        write_disposition="merge",
+        columns=MEDIA_COLUMNS,
+        nested_hints=media_nested_hints(),
+    )
+    def product_media() -> Iterator[list[dict[str, Any]]]:
+        """Content of each configured SKU (GET /albums/from_sku), with the `sku` it came from."""
+        for sku in configured_skus:
+            try:
+                for page in client.iter_sku_photos(sku, filters=filters, sort=sort):
+                    if page.items:
+                        yield [{**media_row(item), "sku": sku} for item in page.items]
+            except PixleeNotFoundError as exc:
+                logger.warning("Pixlee SKU %r was not found (404) and was skipped. %s", sku, exc)
+                client.stats.not_found.append(f"sku {sku}")
+
+    resources: list[DltResource] = [
+        albums,
+        album_pages,
+        media,
+        products,
+        statistics,
+        categories,
+        product_media,
+    ]
+    resources.extend(_extra_endpoint_resources(client, extra_endpoints or []))
+    return resources
+
+
+def _extra_endpoint_resources(
+    client: PixleeClient, endpoints: Sequence[dict[str, Any]]
+) -> list[DltResource]:
+    """One resource per extra GET endpoint; a 404 is a warning naming it, not a failed run."""
+    resources = []
+    for spec in endpoints:
+        if not isinstance(spec, dict) or not spec.get("name") or not spec.get("path"):
+            raise PixleeConfigError(
+                f"each extra_endpoints entry needs `name` and `path`, got {spec!r}: e.g. "
+                '{"name": "album_media", "path": "/albums/123/photos"}'
+            )
+        name = str(spec["name"])
+        path = str(spec["path"])
+        selector = str(spec.get("data_selector", "data"))
+        params = dict(spec.get("params") or {})
+        paginate = bool(spec.get("paginate", True))
+        primary_key = spec.get("primary_key")
+
+        def read(
+            name: str = name,
+            path: str = path,
+            selector: str = selector,
+            params: dict[str, Any] = params,
+            paginate: bool = paginate,
+        ) -> Iterator[list[dict[str, Any]]]:
+            try:
+                if paginate:
+                    for page in client.iter_pages(path, params, data_selector=selector):
+                        if page.items:
+                            yield page.items
+                else:
+                    body = client.get_json(path, params)
+                    data = body.get(selector, body) if selector else body
+                    yield data if isinstance(data, list) else [data]
+            except PixleeNotFoundError:
+                logger.warning(
+                    "extra endpoint %r (GET %s) answered 404 and was skipped: Pixlee has no "
+                    "such endpoint for this key",
+                    name,
+                    path,
+                )
+                client.stats.not_found.append(f"endpoint {path}")
+
+        hints: dict[str, Any] = {"name": name, "write_disposition": "replace"}
+        if primary_key:
+            hints.update(primary_key=primary_key, write_disposition="merge")
+        resources.append(dlt.resource(read(), **hints))
+    return resources
