@@ -1,6 +1,7 @@
 """dlt-pixlee: a dlt source, client and local simulator for the Pixlee Content API v2."""
 
 from pixlee.client import DEFAULT_BASE_URL, PixleeClient, RetryPolicy
+from pixlee.destinations import pixlee_media, pixlee_products
 from pixlee.errors import (
     PixleeAuthError,
     PixleeConfigError,
@@ -13,9 +14,13 @@ from pixlee.errors import (
 )
 from pixlee.signing import sign
 from pixlee.source import pixlee_source
+from pixlee.writes import ItemResult, PixleeWriteOutcomeUnknown, ProductResult
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "ItemResult",
+    "PixleeWriteOutcomeUnknown",
+    "ProductResult",
     "PixleeAuthError",
     "PixleeClient",
     "PixleeConfigError",
@@ -26,6 +31,8 @@ __all__ = [
     "PixleeRetriesExhausted",
     "PixleeValidationError",
     "RetryPolicy",
+    "pixlee_media",
+    "pixlee_products",
     "pixlee_source",
     "sign",
 ]

@@ -177,10 +177,13 @@ def run(
         _print_report(pipeline, load_info)
 
 
-def _register_simulator() -> None:
+def _register_commands() -> None:
+    """`sim` and `submit` live in their own modules; registered here for `pixlee --help`."""
     from pixlee.simulator.cli import sim
+    from pixlee.submit_cli import submit_app
 
     app.command("sim", help="Serve a local Pixlee simulator (no credentials needed).")(sim)
+    app.add_typer(submit_app, name="submit", help="Signed writes: media, files, albums, products.")
 
 
-_register_simulator()
+_register_commands()

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -186,6 +186,7 @@ class PixleeClient(PixleeWriteMixin):
         timeout: tuple[float, float] = (10.0, 60.0),
         unique_id: int | None = None,
         pool_size: int = 32,
+        signature_algorithm: Literal["sha1", "sha256"] = "sha1",
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.api_key = api_key or _config_value("api_key")
@@ -203,6 +204,11 @@ class PixleeClient(PixleeWriteMixin):
         if not 1 <= per_page <= 1000:
             raise PixleeConfigError(f"per_page must be between 1 and 1000, got {per_page}")
         self.per_page = per_page
+        if signature_algorithm not in ("sha1", "sha256"):
+            raise PixleeConfigError(
+                f"signature_algorithm must be 'sha1' or 'sha256', got {signature_algorithm!r}"
+            )
+        self.signature_algorithm = signature_algorithm
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
         self.unique_id = unique_id if unique_id is not None else int(time.time() * 1000)
@@ -448,10 +454,15 @@ class PixleeClient(PixleeWriteMixin):
         except _TransientError as exc:
             if exc.rate_limited:
                 self.stats.add(rate_limited=1)
+            consequence = (
+                "nothing from this run was committed as complete, so running again later is safe"
+                if what.startswith("GET")
+                else "the write was not confirmed; check Pixlee before resubmitting anything that "
+                "is not idempotent"
+            )
             raise PixleeRetriesExhausted(
                 f"{what} still failing after {self.retry.max_attempts} attempts: {exc}. "
-                "Pixlee or the network is unavailable; nothing from this run was committed "
-                "as complete, so running again later is safe."
+                f"Pixlee or the network is unavailable; {consequence}."
             ) from None
 
     def close(self) -> None:

@@ -1,7 +1,7 @@
 """A local Pixlee Content API v2: synthetic account, CDN cache, rate limits, faults, truth.
 
 The other side of the wire for the client's tests and benchmarks; it imports nothing from the
-rest of ``pixlee``. See docs/simulator.md.
+rest of ``pixlee``. See "The local Pixlee simulator" in README.md.
 """
 
 from .config import (

@@ -4,7 +4,7 @@ Handlers take a parsed ``ApiRequest`` and return a ``ApiResponse``; transport co
 cache, rate limit, faults, latency) are the app's business, not theirs. Envelopes are
 assembled from pre-serialized item bytes so a page of 100 items costs a join, not 100 encodes.
 Bodies and status codes follow ``pixlee-api.md``; where Pixlee's behaviour is unknown the
-choice is the strictest plausible one and is listed in docs/simulator.md.
+choice is the strictest plausible one and is listed in README.md ("Inferred").
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ Clock = Callable[[], float]
 
 @dataclass
 class SimulatorConfig:
-    """Every knob of the simulator; see docs/simulator.md for what each one models."""
+    """Every knob of the simulator; see "The local Pixlee simulator" in README.md for what each one models."""
 
     seed: int = 1
     albums: int = 20
