@@ -52,7 +52,7 @@ Clock = Callable[[], float]
 
 @dataclass
 class SimulatorConfig:
-    """Every knob of the simulator; see "The local Pixlee simulator" in README.md for what each one models."""
+    """Every knob of the simulator (README.md, "The local Pixlee simulator", explains each)."""
 
     seed: int = 1
     albums: int = 20
