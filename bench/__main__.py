@@ -11,7 +11,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import simulator_throughput
+from bench import incremental_cost, simulator_throughput
 
 OUTPUT = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
 
@@ -33,6 +33,10 @@ def main() -> None:
         "## Simulator throughput",
         "",
         simulator_throughput.main(),
+        "",
+        "## Incremental request cost",
+        "",
+        incremental_cost.main(),
     ]
     text = "\n".join(sections) + "\n"
     OUTPUT.write_text(text, encoding="utf-8")

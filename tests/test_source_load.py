@@ -134,11 +134,12 @@ def test_rerun_merges_without_duplicates(shared_sim: Simulator, pipeline: Pipeli
     run_source(pipeline, _source(shared_sim))
     first = sorted(r["album_photo_id"] for r in rows(pipeline, "media"))
     first_tags = len(rows(pipeline, "media__products"))
-    run_source(pipeline, _source(shared_sim))
-    assert sorted(r["album_photo_id"] for r in rows(pipeline, "media")) == first
-    assert len(rows(pipeline, "media__products")) == first_tags
+    for reconcile in ("1d", "always"):  # an incremental rerun, then a complete one
+        run_source(pipeline, _source(shared_sim, reconcile=reconcile))
+        assert sorted(r["album_photo_id"] for r in rows(pipeline, "media")) == first
+        assert len(rows(pipeline, "media__products")) == first_tags
     assert len(first) == len(shared_sim.truth_media())
-    # statistics keep one snapshot per run
+    # statistics: one snapshot per complete scan (the first run and the reconciling one)
     snapshots = Counter(r["album_id"] for r in rows(pipeline, "statistics"))
     assert set(snapshots.values()) == {2}
 

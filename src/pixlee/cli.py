@@ -85,10 +85,13 @@ def _split(values: str | None, convert: Callable[[str], Any] = str) -> list[Any]
         _fail(f"expected a comma-separated list of numbers, got {values!r}")
 
 
-def _print_report(pipeline: Any, load_info: Any) -> None:
-    from pixlee.summary import summarize
+def _print_report(pipeline: Any, load_info: Any, before: dict[str, int] | None = None) -> None:
+    from pixlee.source import last_scan_report
+    from pixlee.summary import run_report, summarize
 
     typer.echo(str(load_info))
+    typer.echo("")
+    typer.echo(run_report(pipeline, before or {}, last_scan_report()))
     typer.echo("")
     typer.echo(summarize(pipeline))
 
@@ -150,11 +153,19 @@ def run(
     full_refresh: Annotated[
         bool, typer.Option("--full-refresh", help="Drop this source's tables and state first")
     ] = False,
+    reconcile: Annotated[
+        str | None,
+        typer.Option(
+            help="When albums get a complete scan (edits, removals): always, never, or an "
+            "interval since the last one such as 1d, 12h (default: config, else 1d)"
+        ),
+    ] = None,
     progress: ProgressOption = None,
 ) -> None:
     """Load the real Pixlee account configured in .dlt/secrets.toml (or the environment)."""
     from pixlee.pipeline import ensure_duckdb_config, make_pipeline, run_source
     from pixlee.source import pixlee_source
+    from pixlee.summary import safe_row_counts
 
     album_ids = _split(albums, int)
     sku_list = _split(skus)
@@ -164,6 +175,8 @@ def run(
             kwargs["album_ids"] = album_ids
         if sku_list is not None:
             kwargs["skus"] = sku_list
+        if reconcile is not None:
+            kwargs["reconcile"] = reconcile
         source = pixlee_source(**kwargs)
         if destination == "duckdb":
             _note_config(ensure_duckdb_config())
@@ -173,8 +186,9 @@ def run(
             pipeline_name=pipeline_name,
             progress=progress,
         )
+        before = {} if full_refresh else safe_row_counts(pipeline)
         load_info = run_source(pipeline, source, full_refresh=full_refresh)
-        _print_report(pipeline, load_info)
+        _print_report(pipeline, load_info, before)
 
 
 def _register_commands() -> None:

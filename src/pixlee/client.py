@@ -245,12 +245,17 @@ class PixleeClient(PixleeWriteMixin):
         filters: Mapping[str, Any] | str | None = None,
         sort: Mapping[str, Any] | str | None = None,
         start_page: int = 1,
+        unique_id: int | None = None,
     ) -> Iterator[Page]:
-        """Every page of an album's approved content (GET /albums/{id}/photos)."""
+        """Every page of an album's approved content (GET /albums/{id}/photos).
+
+        `unique_id` overrides the run's one, for a deliberate fresh re-read past the CDN cache.
+        """
         return self.iter_pages(
             f"/albums/{int(album_id)}/photos",
             params=self._listing_params(filters, sort),
             start_page=start_page,
+            unique_id=unique_id,
         )
 
     def iter_sku_photos(
@@ -283,6 +288,7 @@ class PixleeClient(PixleeWriteMixin):
         data_selector: str = "data",
         start_page: int = 1,
         max_pages: int | None = None,
+        unique_id: int | None = None,
     ) -> Iterator[Page]:
         """Page through a listing while the envelope says `next` is true.
 
@@ -292,7 +298,7 @@ class PixleeClient(PixleeWriteMixin):
         pages_read = 0
         while True:
             query = {**(params or {}), "page": page_no, "per_page": self.per_page}
-            body = self.get_json(path, query)
+            body = self.get_json(path, query, unique_id=unique_id)
             items = self._select_items(body, data_selector, path, page_no)
             raw_next = body.get("next", False)
             has_next = _as_bool(raw_next)
@@ -306,10 +312,16 @@ class PixleeClient(PixleeWriteMixin):
                 return
             page_no += 1
 
-    def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def get_json(
+        self, path: str, params: Mapping[str, Any] | None = None, *, unique_id: int | None = None
+    ) -> dict[str, Any]:
         """GET `path` with the read key, pacing and retries; the decoded JSON object."""
         api_key = self.require_api_key()
-        query: dict[str, Any] = {**(params or {}), "unique_id": self.unique_id, "api_key": api_key}
+        query: dict[str, Any] = {
+            **(params or {}),
+            "unique_id": unique_id if unique_id is not None else self.unique_id,
+            "api_key": api_key,
+        }
         return self._with_retries(lambda: self._get_once(path, query), f"GET {path}")
 
     # --- internals ----------------------------------------------------------------------------

@@ -39,6 +39,8 @@ def _timestamps(fields: tuple[str, ...]) -> Columns:
 
 MEDIA_COLUMNS: Columns = {
     **_timestamps(MEDIA_TIME_FIELDS),
+    # set when the media left its album (unapproved or deleted); NULL while it is current
+    **_typed("timestamp", "removed_at"),
     **_typed("double", "latitude", "longitude", "engagement_rate"),
     **_typed(
         "bigint",

@@ -84,7 +84,14 @@ def preferred_file_format(pipeline: Pipeline) -> str | None:
 def run_source(
     pipeline: Pipeline, source: Any, *, full_refresh: bool = False, **run_kwargs: Any
 ) -> LoadInfo:
-    """Run `source` into `pipeline`, through parquet where possible."""
+    """Run `source` into `pipeline`, through parquet where possible.
+
+    A run killed after extract leaves packages pending; dlt's `run` would load only those and
+    drop the new extraction with a warning. Finishing them first makes one rerun enough.
+    """
+    if pipeline.has_pending_data and not full_refresh:
+        pipeline.normalize()
+        pipeline.load()
     file_format = preferred_file_format(pipeline)
     if file_format:
         run_kwargs.setdefault("loader_file_format", file_format)

@@ -28,6 +28,16 @@ PRODUCT_ID_FIELDS = ("id", "album_id", "product_album_photo_id", "photo_id")
 # Product fields that describe the tag on one media item, not the product itself.
 PRODUCT_LINK_FIELDS = ("product_album_photo_id", "photo_id", "product_tagged_at")
 TS_SUFFIX = "_ts"
+# Lists that Pixlee sometimes sends as null: they become child tables, where null and [] both
+# mean "no rows"; dropping the null keeps dlt from creating a stray text column for it.
+MEDIA_LIST_FIELDS = (
+    "products",
+    "mentions",
+    "tagged_usernames",
+    "tag_album_ids",
+    "bounding_box_products",
+    "time_based_products",
+)
 
 # Epoch-ms values outside this range are not plausible times; they stay raw only.
 _MIN_MS = 0
@@ -89,6 +99,9 @@ def product_row(product: Mapping[str, Any]) -> dict[str, Any]:
 def media_row(item: Mapping[str, Any]) -> dict[str, Any]:
     """A media object as a `media` row: ids as ints, `<time>_ts` columns, typed product tags."""
     row = dict(item)
+    for name in MEDIA_LIST_FIELDS:
+        if name in row and row[name] is None:
+            del row[name]
     _coerce_ids(row, MEDIA_ID_FIELDS)
     _add_timestamps(row, MEDIA_TIME_FIELDS)
     products = row.get("products")

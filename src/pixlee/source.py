@@ -1,17 +1,17 @@
 """The dlt source: albums, media, product media, products, categories and statistics.
 
-Every album is read through one internal resource, `album_pages`, that yields whole pages;
-`media`, `products`, `statistics` and `categories` are transformers over it, so one scan feeds
-every table and selecting any of them (`with_resources`) still reads each page once. The scan
-ends with a `ScanComplete` marker so the derived tables emit only after complete album scans:
-an album whose scan fails mid-way fails the run instead of loading partial counts as success.
+Every album is read through one internal resource, `album_pages`, that yields scan events
+(see `pixlee.scanning`): pages, rows that left an album, and end-of-album markers. `media`,
+`products`, `statistics` and `categories` are transformers over it, so one scan feeds every
+table and selecting any of them (`with_resources`) still reads each page once. Derived tables
+emit only from complete scans: an album whose scan fails mid-way fails the run instead of
+loading partial counts as success.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,30 +29,43 @@ from pixlee.derived import AlbumStatistics, CategoryCounter
 from pixlee.errors import PixleeConfigError, PixleeNotFoundError
 from pixlee.pacing import DEFAULT_RATE_LIMIT_PER_MINUTE
 from pixlee.records import album_row, catalogue_product, media_row, to_int
+from pixlee.removals import DestinationView
+from pixlee.scanning import (
+    DEFAULT_OVERLAP_MINUTES,
+    DEFAULT_RECONCILE,
+    AlbumPage,
+    AlbumScanned,
+    AlbumScanner,
+    RemovedMedia,
+    ScanComplete,
+    ScanEvent,
+    ScanReport,
+    parse_reconcile,
+)
 
 logger = logging.getLogger(__name__)
 
 MAX_TABLE_NESTING = 2
+SOURCE_NAME = "pixlee"
+CURSORS_STATE_KEY = "album_cursors"
+
+_last_report: ScanReport | None = None
 
 
-@dataclass(frozen=True)
-class AlbumPage:
-    """One page of one album's content, as the scan read it."""
-
-    album_id: int
-    page: int
-    items: list[dict[str, Any]]
-    is_last: bool
+def last_scan_report() -> ScanReport | None:
+    """What the most recently created source's scans did (for `pixlee run`'s summary)."""
+    return _last_report
 
 
-@dataclass(frozen=True)
-class ScanComplete:
-    """Every configured album was scanned to its last page."""
-
-    album_ids: tuple[int, ...]
-
-
-ScanEvent = AlbumPage | ScanComplete
+def _destination_view() -> DestinationView | None:
+    """The running pipeline's destination, to find loaded rows that left an album."""
+    try:
+        pipeline = dlt.current.pipeline()
+    except Exception:
+        return None
+    if pipeline is None or pipeline.destination is None:
+        return None
+    return DestinationView(pipeline, SOURCE_NAME)
 
 
 class AlbumDirectory:
@@ -102,7 +115,7 @@ def _normalise_skus(skus: Sequence[Any] | str | None) -> list[str]:
     return [str(sku) for sku in skus if str(sku).strip()]
 
 
-@dlt.source(name="pixlee", section="pixlee_source", max_table_nesting=MAX_TABLE_NESTING)
+@dlt.source(name=SOURCE_NAME, section="pixlee_source", max_table_nesting=MAX_TABLE_NESTING)
 def pixlee_source(
     api_key: str | None = dlt.secrets.value,
     base_url: str = DEFAULT_BASE_URL,
@@ -116,6 +129,8 @@ def pixlee_source(
     max_attempts: int = 8,
     backoff_seconds: float = 0.5,
     max_retry_after_seconds: float = 300.0,
+    reconcile: str = DEFAULT_RECONCILE,
+    incremental_overlap_minutes: float = DEFAULT_OVERLAP_MINUTES,
 ) -> Sequence[DltResource]:
     """Every album and every approved photo and video of a Pixlee account.
 
@@ -135,6 +150,10 @@ def pixlee_source(
         max_attempts: Attempts per request for 429/5xx/resets/truncated bodies.
         backoff_seconds: First backoff step (doubles per attempt, with jitter).
         max_retry_after_seconds: Longest `Retry-After` honoured as sent.
+        reconcile: When an album gets a complete scan that catches edits and removals:
+            "always", "never", or an interval since its last one ("1d", "12h", "7d").
+            Otherwise only its new content is read (newest first, down to the last watermark).
+        incremental_overlap_minutes: How far below the watermark an incremental scan reads.
     """
     if not api_key:
         raise PixleeConfigError(
@@ -157,6 +176,10 @@ def pixlee_source(
     configured_skus = _normalise_skus(skus)
     directory = AlbumDirectory(client)
     snapshot_at = datetime.now(tz=UTC)
+    reconcile_seconds = parse_reconcile(reconcile)
+    report = ScanReport(requests=client.stats)
+    global _last_report
+    _last_report = report
 
     @dlt.resource(
         name="albums",
@@ -170,25 +193,39 @@ def pixlee_source(
 
     @dlt.resource(name="album_pages", selected=False)
     def album_pages() -> Iterator[ScanEvent]:
-        """Each configured album, page by page, then one ScanComplete marker."""
+        """Each configured album's scan events, then one ScanComplete marker."""
         ids = configured_albums
         if ids is None:
             ids = [album["id"] for album in directory.albums() if isinstance(album["id"], int)]
+        scanner = AlbumScanner(
+            client,
+            cursors=dlt.current.source_state().setdefault(CURSORS_STATE_KEY, {}),
+            filters=filters,
+            sort=sort,
+            reconcile_seconds=reconcile_seconds,
+            overlap_minutes=incremental_overlap_minutes,
+            now=snapshot_at,
+            destination=_destination_view(),
+            report=report,
+        )
         scanned: list[int] = []
+        all_full = True
         for album_id in ids:
             try:
-                for page in client.iter_album_photos(album_id, filters=filters, sort=sort):
-                    yield AlbumPage(album_id, page.page, page.items, not page.has_next)
+                for event in scanner.scan(album_id):
+                    if isinstance(event, AlbumScanned):
+                        all_full = all_full and event.full_scan
+                    yield event
             except PixleeNotFoundError as exc:
                 logger.warning(
                     "Pixlee album %s was not found (404) and was skipped; check album_ids. %s",
                     album_id,
                     exc,
                 )
-                client.stats.not_found.append(f"album {album_id}")
+                report.not_found.append(f"album {album_id}")
                 continue
             scanned.append(album_id)
-        yield ScanComplete(tuple(scanned))
+        yield ScanComplete(tuple(scanned), all_full)
 
     @dlt.transformer(
         data_from=album_pages,
@@ -202,6 +239,8 @@ def pixlee_source(
         """Approved photos and videos, one row per album placement (`album_photo_id`)."""
         if isinstance(event, AlbumPage) and event.items:
             yield [media_row(item) for item in event.items]
+        elif isinstance(event, RemovedMedia) and event.rows:
+            yield event.rows
 
     seen_products: set[Any] = set()
 
@@ -242,12 +281,13 @@ def pixlee_source(
         },
     )
     def statistics(event: ScanEvent) -> Iterator[dict[str, Any]]:
-        """Derived: per-album counts, one snapshot per run (the API has no statistics)."""
-        if isinstance(event, AlbumPage):
+        """Derived: per-album counts from each complete scan (the API has no statistics)."""
+        if isinstance(event, AlbumPage) and event.full_scan:
             stats = album_statistics.setdefault(event.album_id, AlbumStatistics(event.album_id))
             stats.add(event.items)
-            if event.is_last:
-                yield album_statistics.pop(event.album_id).row(snapshot_at)
+        elif isinstance(event, AlbumScanned) and event.full_scan:
+            stats = album_statistics.pop(event.album_id, AlbumStatistics(event.album_id))
+            yield stats.row(snapshot_at)
 
     category_counter = CategoryCounter()
 
@@ -255,10 +295,14 @@ def pixlee_source(
         data_from=album_pages, name="categories", primary_key="id", write_disposition="merge"
     )
     def categories(event: ScanEvent) -> Iterator[list[dict[str, Any]]]:
-        """Derived: category albums and how many distinct photos carry each category."""
+        """Derived: category albums and how many distinct photos carry each category.
+
+        Counts need every album's complete content, so they are emitted only from runs where
+        every album got a complete scan.
+        """
         if isinstance(event, AlbumPage):
             category_counter.add(event.items)
-        else:
+        elif isinstance(event, ScanComplete) and event.all_full:
             rows = category_counter.rows(directory.category_albums())
             if rows:
                 yield rows
@@ -279,7 +323,7 @@ def pixlee_source(
                         yield [{**media_row(item), "sku": sku} for item in page.items]
             except PixleeNotFoundError as exc:
                 logger.warning("Pixlee SKU %r was not found (404) and was skipped. %s", sku, exc)
-                client.stats.not_found.append(f"sku {sku}")
+                report.not_found.append(f"sku {sku}")
 
     resources: list[DltResource] = [
         albums,

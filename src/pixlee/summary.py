@@ -9,6 +9,57 @@ from dlt.pipeline.pipeline import Pipeline
 MAIN_TABLES = ("albums", "media", "product_media", "products", "categories", "statistics")
 
 
+def safe_row_counts(pipeline: Pipeline) -> dict[str, int]:
+    """Rows per table before a run, or {} when nothing was loaded yet (or cannot be read)."""
+    try:
+        if not pipeline.default_schema_name:
+            return {}
+        return table_row_counts(pipeline)
+    except Exception:
+        return {}
+
+
+def run_report(pipeline: Pipeline, before: dict[str, int], scan: Any) -> str:
+    """What the run did: rows written per table (media split into new/updated/removed),
+    how each album was read, requests made and 429s waited on."""
+    trace = pipeline.last_trace
+    written = (
+        dict(trace.last_normalize_info.row_counts) if trace and trace.last_normalize_info else {}
+    )
+    after = safe_row_counts(pipeline)
+    lines = []
+    for table in [t for t in MAIN_TABLES if t in written]:
+        if table == "media" and scan is not None:
+            new = after.get("media", 0) - before.get("media", 0)
+            removed = scan.removed
+            updated = written["media"] - new - removed
+            lines.append(
+                (
+                    table,
+                    str(written[table]),
+                    f"{new} new, {updated} updated, {removed} marked removed",
+                )
+            )
+        else:
+            lines.append((table, str(written[table]), ""))
+    parts = ["This run:", _table(lines, ("table", "rows written", "detail"))]
+    if scan is not None:
+        requests = scan.requests
+        parts.append(
+            f"  albums: {scan.incremental_scans} incremental, {scan.full_scans} full "
+            f"(reconciling) scans; {scan.found_by_lookup} item(s) recovered by lookup"
+        )
+        if requests is not None:
+            parts.append(
+                f"  requests: {requests.requests} made, {requests.retries} retried, "
+                f"{requests.rate_limited} answered 429 "
+                f"({requests.waited_on_429_seconds:.1f}s waited)"
+            )
+        if scan.not_found:
+            parts.append(f"  not found (404, skipped): {', '.join(scan.not_found)}")
+    return "\n".join(parts)
+
+
 def _query(pipeline: Pipeline, sql: str) -> list[tuple[Any, ...]]:
     with pipeline.sql_client() as client, client.execute_query(sql) as cursor:
         return [tuple(row) for row in cursor.fetchall()]
