@@ -15,7 +15,7 @@ from pathlib import Path
 import dlt
 
 from pixlee import pixlee_source
-from pixlee.pipeline import make_pipeline, run_source
+from pixlee.pipeline import run_source
 from pixlee.simulator import Simulator, SimulatorConfig
 
 ALBUMS, MEDIA_PER_ALBUM, NEW_SHARE = 50, 5000, 0.01
@@ -27,11 +27,11 @@ def main() -> str:
         rate_limit=10**9,
     )  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp, Simulator(config) as sim:
-        pipeline = make_pipeline(
-            destination=dlt.destinations.duckdb(str(Path(tmp) / "bench.duckdb")),
+        pipeline = dlt.pipeline(  # no progress display: the figures are the output
             pipeline_name="bench_incremental",
+            destination=dlt.destinations.duckdb(str(Path(tmp) / "bench.duckdb")),
+            dataset_name="pixlee_data",
             pipelines_dir=str(Path(tmp) / "pipelines"),
-            progress="log",
         )
 
         def load(**kwargs: object) -> tuple[int, float]:
