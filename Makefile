@@ -18,13 +18,14 @@ demo: $(STAMP)
 	$(BIN)/pixlee demo
 
 lint: $(STAMP)
-	$(BIN)/ruff format --check src tests bench pixlee_pipeline.py
-	$(BIN)/ruff check src tests bench pixlee_pipeline.py
+	$(BIN)/ruff format --check src tests bench deploy pixlee_pipeline.py
+	$(BIN)/ruff check src tests bench deploy pixlee_pipeline.py
 
 typecheck: $(STAMP)
 	$(BIN)/mypy src
 
 unit: $(STAMP)
+	bash scripts/ensure_services.sh
 	$(BIN)/pytest
 
 test: lint typecheck unit
