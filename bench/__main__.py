@@ -11,7 +11,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import incremental_cost, simulator_throughput
+from bench import incremental_cost, simulator_throughput, throughput
 
 OUTPUT = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
 
@@ -37,6 +37,10 @@ def main() -> None:
         "## Incremental request cost",
         "",
         incremental_cost.main(),
+        "",
+        "## Extraction and loading throughput (ours vs. the dlt `rest_api` recipe)",
+        "",
+        throughput.main(),
     ]
     text = "\n".join(sections) + "\n"
     OUTPUT.write_text(text, encoding="utf-8")

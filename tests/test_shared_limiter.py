@@ -248,3 +248,35 @@ def test_sqlite_budget_survives_reopening(tmp_path: Path) -> None:
 
 if __name__ == "__main__" and sys.argv[1:2] == ["worker"]:
     _worker_main(sys.argv[2:])
+
+
+def test_source_reads_the_backend_from_config_and_shares_the_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`[sources.pixlee_source] rate_limit_backend` (here its env form) reaches the pacers."""
+    import sqlite3
+
+    import dlt
+
+    from pixlee import pixlee_source
+    from pixlee.pipeline import make_pipeline, run_source
+    from tests.conftest import SMALL_ACCOUNT
+    from tests.dataset import rows
+
+    database = tmp_path / "limits.sqlite"
+    monkeypatch.setenv("SOURCES__PIXLEE_SOURCE__RATE_LIMIT_BACKEND", f"sqlite:///{database}")
+    with Simulator(SimulatorConfig(**SMALL_ACCOUNT)) as sim:  # type: ignore[arg-type]
+        pipeline = make_pipeline(
+            destination=dlt.destinations.duckdb(str(tmp_path / "p.duckdb")),
+            pipeline_name="shared_limiter_source",
+            pipelines_dir=str(tmp_path / "pipelines"),
+            progress="log",
+        )
+        run_source(pipeline, pixlee_source(api_key=sim.config.api_key, base_url=sim.base_url))
+        loaded = sorted(r["album_photo_id"] for r in rows(pipeline, "media"))
+        assert loaded == sorted(i["album_photo_id"] for i in sim.truth_media())
+        key = sim.config.api_key
+    with sqlite3.connect(database) as con:
+        buckets = {row[0] for row in con.execute("SELECT bucket FROM pixlee_rate_state")}
+    assert budget_name(key, "get") in buckets
+    assert key not in "".join(buckets)

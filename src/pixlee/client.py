@@ -18,10 +18,12 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import orjson
 import requests
 from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
+from pixlee.concurrency import DEFAULT_MAX_IN_FLIGHT, LazyExecutor, read_pages_ahead
 from pixlee.errors import (
     PixleeAuthError,
     PixleeConfigError,
@@ -30,8 +32,9 @@ from pixlee.errors import (
     PixleeResponseError,
     PixleeRetriesExhausted,
 )
-from pixlee.pacing import DEFAULT_RATE_LIMIT_PER_MINUTE, RequestPacer
+from pixlee.pacing import DEFAULT_RATE_LIMIT_PER_MINUTE, make_pacer
 from pixlee.redaction import install_log_redaction, redact, redact_url, register_secret
+from pixlee.throttle import AdaptiveThrottle
 from pixlee.writes import PixleeWriteMixin
 
 logger = logging.getLogger(__name__)
@@ -42,6 +45,7 @@ CONFIG_SECTION = "sources.pixlee_source"
 USER_AGENT = "dlt-pixlee/0.1"
 _BODY_SNIPPET = 200
 _NOT_JSON = object()
+PageWindow = int | Callable[[], int]
 
 
 @dataclass(frozen=True)
@@ -186,7 +190,9 @@ class PixleeClient(PixleeWriteMixin):
         timeout: tuple[float, float] = (10.0, 60.0),
         unique_id: int | None = None,
         pool_size: int = 32,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         signature_algorithm: Literal["sha1", "sha256"] = "sha1",
+        rate_limit_backend: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.api_key = api_key or _config_value("api_key")
@@ -212,14 +218,31 @@ class PixleeClient(PixleeWriteMixin):
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
         self.unique_id = unique_id if unique_id is not None else int(time.time() * 1000)
-        self.read_pacer = RequestPacer(rate_limit_per_minute)
-        self.write_pacer = RequestPacer(write_rate_limit_per_minute)
+        # a SQLite file or Redis URL shared by every pipeline on this key; None paces per process
+        self.rate_limit_backend = rate_limit_backend or _config_value("rate_limit_backend")
+        self.read_pacer = make_pacer(
+            rate_limit_per_minute, "get", backend=self.rate_limit_backend, api_key=self.api_key
+        )
+        self.write_pacer = make_pacer(
+            write_rate_limit_per_minute,
+            "write",
+            backend=self.rate_limit_backend,
+            api_key=self.private_api_key or self.api_key,
+        )
+        # 429s slow reads below the pacer's rate when another consumer shares the key
+        self.read_throttle = AdaptiveThrottle()
+        if max_in_flight < 1:
+            raise PixleeConfigError(f"max_in_flight must be at least 1, got {max_in_flight}")
+        self.max_in_flight = max_in_flight
+        self._in_flight = threading.BoundedSemaphore(max_in_flight)
+        self._page_pool = LazyExecutor(max_in_flight, "pixlee-page")
         self.stats = RequestStats()
         self._sleep = sleep
         self._random = random.Random()
         self.session = requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+        pool_maxsize = max(pool_size, 2 * max_in_flight)  # album threads + read-ahead pool
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_maxsize, max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
 
@@ -246,16 +269,19 @@ class PixleeClient(PixleeWriteMixin):
         sort: Mapping[str, Any] | str | None = None,
         start_page: int = 1,
         unique_id: int | None = None,
+        read_ahead: PageWindow = 0,
     ) -> Iterator[Page]:
         """Every page of an album's approved content (GET /albums/{id}/photos).
 
         `unique_id` overrides the run's one, for a deliberate fresh re-read past the CDN cache.
+        `read_ahead`: see `iter_pages`.
         """
         return self.iter_pages(
             f"/albums/{int(album_id)}/photos",
             params=self._listing_params(filters, sort),
             start_page=start_page,
             unique_id=unique_id,
+            read_ahead=read_ahead,
         )
 
     def iter_sku_photos(
@@ -264,10 +290,11 @@ class PixleeClient(PixleeWriteMixin):
         *,
         filters: Mapping[str, Any] | str | None = None,
         sort: Mapping[str, Any] | str | None = None,
+        read_ahead: PageWindow = 0,
     ) -> Iterator[Page]:
         """Every page of a product's content (GET /albums/from_sku?sku=)."""
         params = {"sku": sku, **self._listing_params(filters, sort)}
-        return self.iter_pages("/albums/from_sku", params=params)
+        return self.iter_pages("/albums/from_sku", params=params, read_ahead=read_ahead)
 
     def get_media(self, album_photo_id: int) -> dict[str, Any]:
         """One media object (GET /media/{album_photo_id})."""
@@ -289,28 +316,59 @@ class PixleeClient(PixleeWriteMixin):
         start_page: int = 1,
         max_pages: int | None = None,
         unique_id: int | None = None,
+        read_ahead: PageWindow = 0,
     ) -> Iterator[Page]:
         """Page through a listing while the envelope says `next` is true.
 
         `total` is never used: Pixlee reports the count on the current page, not the album size.
+        `read_ahead` (a count, or a callable read before each request) lets up to that many
+        pages be requested at once, in the client's page pool: worth it only for listings read
+        to the end, since pages requested past the end are requests spent for nothing.
         """
+
+        def fetch(page_no: int) -> Page:
+            return self._read_page(path, params, data_selector, page_no, unique_id)
+
+        pages: Iterator[Page]
+        if read_ahead and max_pages is None:
+            window = read_ahead if callable(read_ahead) else (lambda: int(read_ahead))
+            pages = read_pages_ahead(
+                fetch,
+                lambda page: page.has_next,
+                executor=self._page_pool.get(),
+                window=window,
+                start_page=start_page,
+            )
+            yield from pages
+            return
         page_no = start_page
         pages_read = 0
         while True:
-            query = {**(params or {}), "page": page_no, "per_page": self.per_page}
-            body = self.get_json(path, query, unique_id=unique_id)
-            items = self._select_items(body, data_selector, path, page_no)
-            raw_next = body.get("next", False)
-            has_next = _as_bool(raw_next)
-            if has_next is None:
-                raise PixleeResponseError(
-                    f"GET {path} page {page_no}: `next` is {raw_next!r}, expected true/false"
-                )
-            yield Page(items=items, page=page_no, has_next=has_next, envelope=body)
+            page = fetch(page_no)
+            yield page
             pages_read += 1
-            if not has_next or (max_pages is not None and pages_read >= max_pages):
+            if not page.has_next or (max_pages is not None and pages_read >= max_pages):
                 return
             page_no += 1
+
+    def _read_page(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None,
+        data_selector: str,
+        page_no: int,
+        unique_id: int | None,
+    ) -> Page:
+        query = {**(params or {}), "page": page_no, "per_page": self.per_page}
+        body = self.get_json(path, query, unique_id=unique_id)
+        items = self._select_items(body, data_selector, path, page_no)
+        raw_next = body.get("next", False)
+        has_next = _as_bool(raw_next)
+        if has_next is None:
+            raise PixleeResponseError(
+                f"GET {path} page {page_no}: `next` is {raw_next!r}, expected true/false"
+            )
+        return Page(items=items, page=page_no, has_next=has_next, envelope=body)
 
     def get_json(
         self, path: str, params: Mapping[str, Any] | None = None, *, unique_id: int | None = None
@@ -340,20 +398,29 @@ class PixleeClient(PixleeWriteMixin):
         return self.base_url + (path if path.startswith("/") else "/" + path)
 
     def _get_once(self, path: str, query: Mapping[str, Any]) -> dict[str, Any]:
-        self.read_pacer.wait()
-        self.stats.add(requests=1)
         url = self._url(path)
         failure: str | None = None
-        try:
-            response = self.session.get(url, params=query, timeout=self.timeout)
-            content = response.content  # read here so a truncated body fails inside the retry
-        except requests.RequestException as exc:
-            failure = f"GET {path}: {type(exc).__name__}: {redact(str(exc))}"
+        with self._in_flight:  # at most `max_in_flight` GETs waiting on the network at once
+            self.read_throttle.wait(self.read_pacer)
+            self.stats.add(requests=1)
+            try:
+                response = self.session.get(url, params=query, timeout=self.timeout)
+                content = response.content  # read here so a truncated body fails in the retry
+            except requests.RequestException as exc:
+                failure = f"GET {path}: {type(exc).__name__}: {redact(str(exc))}"
         if failure is not None:
             # Raised outside the `except` so the original (whose message and request carry the
             # key) is not chained as __context__ into tracebacks and dlt's trace.
             raise _TransientError(failure)
-        return self._interpret(response, content, f"GET {redact_url(response.url)}")
+        try:
+            return self._interpret(response, content, f"GET {redact_url(response.url)}")
+        except _TransientError as exc:
+            if exc.rate_limited:
+                pause = exc.retry_after
+                if pause is not None:
+                    pause = min(pause, self.retry.max_retry_after_seconds)
+                self.read_throttle.rate_limited(pause)
+            raise
 
     def _interpret(self, response: requests.Response, content: bytes, what: str) -> dict[str, Any]:
         status = response.status_code
@@ -366,7 +433,7 @@ class PixleeClient(PixleeWriteMixin):
         if status >= 400:
             self._raise_client_error(status, what, text)
         try:
-            body = json.loads(content)
+            body = orjson.loads(content)  # several times faster than json on ~80-field media
         except ValueError:
             body = _NOT_JSON
         if body is _NOT_JSON:
@@ -478,7 +545,10 @@ class PixleeClient(PixleeWriteMixin):
             ) from None
 
     def close(self) -> None:
+        self._page_pool.close()
         self.session.close()
+        self.read_pacer.close()
+        self.write_pacer.close()
 
     def __enter__(self) -> PixleeClient:
         return self

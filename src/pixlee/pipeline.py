@@ -6,6 +6,7 @@ wherever the destination accepts them (DuckDB's INSERT path is ~10x slower here)
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,13 @@ PIPELINE_NAME = "pixlee_pipeline"
 DATASET_NAME = "pixlee_data"
 DUCKDB_FILE = "pixlee.duckdb"
 PROGRESS_CHOICES = ("log", "tqdm", "enlighten", "alive_progress")
+# Measured on 41,000 media (2 cores): zlib on dlt's intermediate files was ~20% of extract
+# CPU, and one extracted file per table left the second normalize worker idle.
+THROUGHPUT_DEFAULTS: dict[str, Any] = {
+    "data_writer.disable_compression": True,
+    "data_writer.file_max_items": 5000,
+    "normalize.workers": max(1, min(4, os.cpu_count() or 1)),
+}
 
 
 def default_progress() -> str:
@@ -56,6 +64,7 @@ def make_pipeline(
     duckdb_file: str = DUCKDB_FILE,
 ) -> Pipeline:
     """A dlt pipeline; the DuckDB destination writes `duckdb_file` in the working directory."""
+    apply_throughput_defaults()
     if destination == "duckdb":
         destination = dlt.destinations.duckdb(duckdb_file)
     progress = progress or default_progress()
@@ -71,6 +80,24 @@ def make_pipeline(
         **options,
     )
     return pipeline
+
+
+def apply_throughput_defaults() -> dict[str, Any]:
+    """Set dlt's writer and worker settings for throughput, where the user has not set them.
+
+    Intermediate files are read back once on the same machine, so they are not compressed;
+    they rotate every `file_max_items` rows so normalize can spread them over `workers`
+    processes (one per core, up to 4). Anything set in config.toml, secrets.toml or the
+    environment wins. Returns what was set.
+    """
+    import dlt
+
+    applied: dict[str, Any] = {}
+    for key, value in THROUGHPUT_DEFAULTS.items():
+        if dlt.config.get(key) is None:
+            dlt.config[key] = value
+            applied[key] = value
+    return applied
 
 
 def preferred_file_format(pipeline: Pipeline) -> str | None:
@@ -89,6 +116,7 @@ def run_source(
     A run killed after extract leaves packages pending; dlt's `run` would load only those and
     drop the new extraction with a warning. Finishing them first makes one rerun enough.
     """
+    apply_throughput_defaults()
     if pipeline.has_pending_data and not full_refresh:
         pipeline.normalize()
         pipeline.load()

@@ -13,6 +13,10 @@ The API has no "updated since" filter, pages by number over data that moves, and
   an answer means paging drift hid it, and the answer is loaded. So removals are only ever
   marked from a complete scan plus a confirming lookup, never from a scan cut short.
 
+Albums may be scanned on several threads at once (`pixlee.concurrency`): one scan's events stay
+in order, the report is updated under a lock, destination reads are serialised, and cursors are
+plain dict assignments into the state dict the generator's thread took from dlt.
+
 Cursors live in dlt source state, which dlt commits with the load package: a crash before the
 load completes never leaves a cursor past data that did not load.
 """
@@ -23,7 +27,8 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -91,6 +96,13 @@ class ScanReport:
     head_rechecks: int = 0
     not_found: list[str] = field(default_factory=list)
     requests: RequestStats | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, **deltas: int) -> None:
+        """Thread-safe increments (albums are scanned concurrently)."""
+        with self._lock:
+            for name, delta in deltas.items():
+                setattr(self, name, getattr(self, name) + delta)
 
 
 def parse_reconcile(value: str | int | float | None) -> float | None:
@@ -137,6 +149,7 @@ class AlbumScanner:
         now: datetime,
         destination: DestinationView | None,
         report: ScanReport,
+        read_ahead: Callable[[], int] | int = 0,
     ) -> None:
         self._client = client
         self._cursors = cursors
@@ -147,6 +160,8 @@ class AlbumScanner:
         self._now = now
         self._destination = destination
         self.report = report
+        self._read_ahead = read_ahead
+        self._destination_lock = threading.Lock()
         self._fingerprint = hashlib.sha256(
             json.dumps([filters, sort], sort_keys=True, default=str).encode()
         ).hexdigest()[:16]
@@ -175,7 +190,15 @@ class AlbumScanner:
 
         sort = self._user_sort or INCREMENTAL_SORT
         pages_read = 0
-        for page in self._client.iter_album_photos(album_id, filters=self._filters, sort=sort):
+        # a full scan reads every page, so pages may be requested ahead; an incremental scan
+        # usually ends on page 1, and a request read ahead of it would be wasted
+        pages = self._client.iter_album_photos(
+            album_id,
+            filters=self._filters,
+            sort=sort,
+            read_ahead=self._read_ahead if full else 0,
+        )
+        for page in pages:
             pages_read += 1
             fresh = [item for item in page.items if _key(item) not in seen]
             seen.update(_key(item) for item in fresh)
@@ -194,10 +217,10 @@ class AlbumScanner:
 
         if full:
             yield from self._reconcile(album_id, seen)
-            self.report.full_scans += 1
+            self.report.add(full_scans=1)
         else:
-            self.report.incremental_scans += 1
-        self.report.items_read += len(seen)
+            self.report.add(incremental_scans=1)
+        self.report.add(items_read=len(seen))
         self._cursors[str(album_id)] = {
             "watermark_ms": newest or previous_watermark,
             "reconciled_at": self._now.timestamp() if full else cursor.get("reconciled_at"),
@@ -210,7 +233,7 @@ class AlbumScanner:
     ) -> Iterator[AlbumPage]:
         """Re-read the head pages with a fresh `unique_id`; load what paging drift hid."""
         for attempt in range(1, MAX_RECHECKS + 1):
-            self.report.head_rechecks += 1
+            self.report.add(head_rechecks=1)
             # a number no run uses as its own unique_id (those are epoch ms), so never cached
             unique_id = self._client.unique_id * 10 + attempt
             missed: list[dict[str, Any]] = []
@@ -238,7 +261,10 @@ class AlbumScanner:
         """Confirm each loaded-but-unseen row with GET /media; mark the 404s removed."""
         if self._destination is None:
             return
-        present = self._destination.present_keys("media", "album_photo_id", {"album_id": album_id})
+        with self._destination_lock:  # one destination connection, one reader at a time
+            present = self._destination.present_keys(
+                "media", "album_photo_id", {"album_id": album_id}
+            )
         if present is None:
             return
         removed: list[Any] = []
@@ -251,13 +277,14 @@ class AlbumScanner:
             if to_int(item.get("album_id")) != album_id or item.get("approved") is False:
                 removed.append(album_photo_id)
                 continue
-            self.report.found_by_lookup += 1
+            self.report.add(found_by_lookup=1)
             seen.add(album_photo_id)
             yield AlbumPage(album_id, 0, [item], True)
         if removed:
-            rows = self._destination.rows_with_children("media", "album_photo_id", removed)
+            with self._destination_lock:
+                rows = self._destination.rows_with_children("media", "album_photo_id", removed)
             for row in rows:
                 row["removed_at"] = self._now
-            self.report.removed += len(rows)
+            self.report.add(removed=len(rows))
             logger.info("album %s: %d item(s) left the album, marked removed", album_id, len(rows))
             yield RemovedMedia(album_id, rows)

@@ -6,12 +6,15 @@ Every album is read through one internal resource, `album_pages`, that yields sc
 table and selecting any of them (`with_resources`) still reads each page once. Derived tables
 emit only from complete scans: an album whose scan fails mid-way fails the run instead of
 loading partial counts as success.
+
+Albums (and SKUs) are read concurrently, under the client's one pacer and in-flight bound
+(`pixlee.concurrency`); each album's events stay in order, albums interleave.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +28,7 @@ from pixlee.columns import (
     MEDIA_COLUMNS,
     media_nested_hints,
 )
+from pixlee.concurrency import DEFAULT_MAX_IN_FLIGHT, ReadAhead, interleave
 from pixlee.derived import AlbumStatistics, CategoryCounter
 from pixlee.errors import PixleeConfigError, PixleeNotFoundError
 from pixlee.pacing import DEFAULT_RATE_LIMIT_PER_MINUTE
@@ -126,6 +130,9 @@ def pixlee_source(
     per_page: int = DEFAULT_PER_PAGE,
     extra_endpoints: list[dict[str, Any]] | None = None,
     rate_limit_per_minute: int = DEFAULT_RATE_LIMIT_PER_MINUTE,
+    write_rate_limit_per_minute: int = DEFAULT_RATE_LIMIT_PER_MINUTE,
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+    rate_limit_backend: str | None = None,
     max_attempts: int = 8,
     backoff_seconds: float = 0.5,
     max_retry_after_seconds: float = 300.0,
@@ -146,7 +153,15 @@ def pixlee_source(
         extra_endpoints: Other GET paths to load with the same auth, pacing, paging and retries:
             dicts with `name`, `path`, optional `data_selector` ("data"), `params`,
             `primary_key`, `paginate` (True).
-        rate_limit_per_minute: GET budget of the key; requests are paced to stay under it.
+        rate_limit_per_minute: GET budget of the key; requests are paced to stay under it
+            (and slowed further while Pixlee answers 429: another consumer shares the key).
+        write_rate_limit_per_minute: POST budget of the key (counted apart by Pixlee).
+        max_in_flight: Most GET requests waiting on the network at once; albums are read in
+            parallel and full scans read pages ahead up to this bound. About
+            `rate_limit_per_minute / 60 x latency` is needed to reach the limit (12 at 3600/min
+            and 200 ms).
+        rate_limit_backend: A SQLite file (`sqlite:////var/tmp/pixlee-limits.sqlite`) or Redis
+            URL shared by every pipeline on this key, so together they stay under its budget.
         max_attempts: Attempts per request for 429/5xx/resets/truncated bodies.
         backoff_seconds: First backoff step (doubles per attempt, with jitter).
         max_retry_after_seconds: Longest `Retry-After` honoured as sent.
@@ -166,6 +181,9 @@ def pixlee_source(
         base_url=base_url,
         per_page=per_page,
         rate_limit_per_minute=rate_limit_per_minute,
+        write_rate_limit_per_minute=write_rate_limit_per_minute,
+        max_in_flight=max_in_flight,
+        rate_limit_backend=rate_limit_backend,
         retry=RetryPolicy(
             max_attempts=max_attempts,
             backoff_seconds=backoff_seconds,
@@ -197,6 +215,7 @@ def pixlee_source(
         ids = configured_albums
         if ids is None:
             ids = [album["id"] for album in directory.albums() if isinstance(album["id"], int)]
+        read_ahead = ReadAhead(max_in_flight)
         scanner = AlbumScanner(
             client,
             cursors=dlt.current.source_state().setdefault(CURSORS_STATE_KEY, {}),
@@ -207,25 +226,35 @@ def pixlee_source(
             now=snapshot_at,
             destination=_destination_view(),
             report=report,
+            read_ahead=read_ahead.window,
         )
-        scanned: list[int] = []
+
+        def album_scan(album_id: int) -> Callable[[], Iterator[ScanEvent]]:
+            def run() -> Iterator[ScanEvent]:
+                read_ahead.started()
+                try:
+                    yield from scanner.scan(album_id)
+                except PixleeNotFoundError as exc:
+                    logger.warning(
+                        "Pixlee album %s was not found (404) and was skipped; check album_ids. %s",
+                        album_id,
+                        exc,
+                    )
+                    report.not_found.append(f"album {album_id}")
+                finally:
+                    read_ahead.finished()
+
+            return run
+
+        scanned: set[int] = set()
         all_full = True
-        for album_id in ids:
-            try:
-                for event in scanner.scan(album_id):
-                    if isinstance(event, AlbumScanned):
-                        all_full = all_full and event.full_scan
-                    yield event
-            except PixleeNotFoundError as exc:
-                logger.warning(
-                    "Pixlee album %s was not found (404) and was skipped; check album_ids. %s",
-                    album_id,
-                    exc,
-                )
-                report.not_found.append(f"album {album_id}")
-                continue
-            scanned.append(album_id)
-        yield ScanComplete(tuple(scanned), all_full)
+        tasks = [album_scan(album_id) for album_id in ids]
+        for event in interleave(tasks, workers=max_in_flight, max_buffered=2 * max_in_flight):
+            if isinstance(event, AlbumScanned):
+                all_full = all_full and event.full_scan
+                scanned.add(event.album_id)
+            yield event
+        yield ScanComplete(tuple(a for a in ids if a in scanned), all_full)
 
     @dlt.transformer(
         data_from=album_pages,
@@ -258,8 +287,8 @@ def pixlee_source(
         batch = []
         for item in event.items:
             for product in item.get("products") or []:
-                if not isinstance(product, dict):
-                    continue
+                if not isinstance(product, dict) or to_int(product.get("id")) in seen_products:
+                    continue  # seen: skip building the row (most tags repeat a known product)
                 row = catalogue_product(product)
                 if row.get("id") is None or row["id"] in seen_products:
                     continue
@@ -315,15 +344,28 @@ def pixlee_source(
         nested_hints=media_nested_hints(),
     )
     def product_media() -> Iterator[list[dict[str, Any]]]:
-        """Content of each configured SKU (GET /albums/from_sku), with the `sku` it came from."""
-        for sku in configured_skus:
-            try:
-                for page in client.iter_sku_photos(sku, filters=filters, sort=sort):
-                    if page.items:
-                        yield [{**media_row(item), "sku": sku} for item in page.items]
-            except PixleeNotFoundError as exc:
-                logger.warning("Pixlee SKU %r was not found (404) and was skipped. %s", sku, exc)
-                report.not_found.append(f"sku {sku}")
+        """Content of each configured SKU (GET /albums/from_sku), with the `sku` it came from.
+
+        SKUs are read in parallel, each one page after another (a SKU's content is often one
+        page, so reading ahead would mostly spend requests past the end).
+        """
+
+        def sku_pages(sku: str) -> Callable[[], Iterator[list[dict[str, Any]]]]:
+            def run() -> Iterator[list[dict[str, Any]]]:
+                try:
+                    for page in client.iter_sku_photos(sku, filters=filters, sort=sort):
+                        if page.items:
+                            yield [{**media_row(item), "sku": sku} for item in page.items]
+                except PixleeNotFoundError as exc:
+                    logger.warning(
+                        "Pixlee SKU %r was not found (404) and was skipped. %s", sku, exc
+                    )
+                    report.not_found.append(f"sku {sku}")
+
+            return run
+
+        tasks = [sku_pages(sku) for sku in configured_skus]
+        yield from interleave(tasks, workers=max_in_flight, max_buffered=2 * max_in_flight)
 
     resources: list[DltResource] = [
         albums,
