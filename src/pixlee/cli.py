@@ -133,9 +133,10 @@ def demo(
         f"""
 Loaded into ./{DUCKDB_FILE} (pipeline {PIPELINE_NAME}, dataset {DATASET_NAME}). Explore:
   dlt pipeline {PIPELINE_NAME} info
-  dlt pipeline {PIPELINE_NAME} show          # the dashboard
+  dlt pipeline {PIPELINE_NAME} show          # the dashboard (pip install "dlt[hub]" first)
   python -c "import dlt; print(dlt.pipeline('{PIPELINE_NAME}').dataset().media.df().head())"
-  duckdb {DUCKDB_FILE} "SELECT source, count(*) FROM {DATASET_NAME}.media GROUP BY 1"
+  python -c "import duckdb; print(duckdb.connect('{DUCKDB_FILE}').sql('SELECT source, \
+count(*) FROM {DATASET_NAME}.media GROUP BY 1'))"
 To load your real account: put api_key under [sources.pixlee_source] in .dlt/secrets.toml and
 run `pixlee run --full-refresh` (the refresh drops this demo's data first)."""
     )
