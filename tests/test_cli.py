@@ -22,6 +22,13 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def _run(
+    args: list[str], cwd: Path, env: dict[str, str], timeout: int
+) -> subprocess.CompletedProcess[str]:
+    """Run a command the way a user would, from `cwd`, capturing its text output."""
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
 def _count(db: Path, sql: str) -> int:
     with duckdb.connect(str(db), read_only=True) as con:
         row = con.execute(sql).fetchone()
@@ -30,13 +37,8 @@ def _count(db: Path, sql: str) -> int:
 
 
 def test_demo_loads_the_simulated_account(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [PIXLEE, "demo", "--albums", "2", "--media-per-album", "60"],
-        cwd=tmp_path,
-        env=_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=300,
+    result = _run(
+        [PIXLEE, "demo", "--albums", "2", "--media-per-album", "60"], tmp_path, _env(tmp_path), 300
     )
     assert result.returncode == 0, result.stderr
     out = result.stdout
@@ -55,14 +57,7 @@ def test_run_reads_env_config_and_loads(tmp_path: Path, shared_sim: Simulator) -
         SOURCES__PIXLEE_SOURCE__BASE_URL=shared_sim.base_url,
     )
     album = next(a["id"] for a in shared_sim.truth_albums() if a["album_type"] == "standard")
-    result = subprocess.run(
-        [PIXLEE, "run", "--albums", str(album), "--progress", "log"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = _run([PIXLEE, "run", "--albums", str(album), "--progress", "log"], tmp_path, env, 300)
     assert result.returncode == 0, result.stderr
     expected = len(shared_sim.truth_media([album]))
     assert _count(tmp_path / "pixlee.duckdb", "SELECT count(*) FROM pixlee_data.media") == expected
@@ -73,10 +68,7 @@ def test_run_reads_env_config_and_loads(tmp_path: Path, shared_sim: Simulator) -
     assert f"requests: {pages + 1} made, 0 retried, 0 answered 429" in result.stdout
 
     # the second run is incremental: one request, nothing new
-    again = subprocess.run(
-        [PIXLEE, "run", "--albums", str(album), "--progress", "log"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    again = _run([PIXLEE, "run", "--albums", str(album), "--progress", "log"], tmp_path, env, 300)
     assert again.returncode == 0, again.stderr
     assert "albums: 1 incremental, 0 full (reconciling) scans" in again.stdout
     assert "requests: 2 made, 0 retried, 0 answered 429" in again.stdout
@@ -94,14 +86,7 @@ def test_run_with_a_wrong_key_exits_1_with_one_clear_line(
         SOURCES__PIXLEE_SOURCE__BASE_URL=shared_sim.base_url,
     )
     shared_sim.stats.reset()
-    result = subprocess.run(
-        [PIXLEE, "run", "--progress", "log"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = _run([PIXLEE, "run", "--progress", "log"], tmp_path, env, 120)
     assert result.returncode == 1
     assert "Error: Pixlee rejected the API key (HTTP 401)" in result.stderr
     assert "Traceback" not in result.stderr
@@ -110,14 +95,7 @@ def test_run_with_a_wrong_key_exits_1_with_one_clear_line(
 
 
 def test_run_without_a_key_names_the_setting(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [PIXLEE, "run"],
-        cwd=tmp_path,
-        env=_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = _run([PIXLEE, "run"], tmp_path, _env(tmp_path), 120)
     assert result.returncode == 1
     assert "[sources.pixlee_source]" in result.stderr
     assert "SOURCES__PIXLEE_SOURCE__API_KEY" in result.stderr
@@ -135,40 +113,29 @@ def test_pipeline_script_with_the_documented_secrets_layout(
     (dot_dlt / "config.toml").write_text(
         f'[sources.pixlee_source]\nbase_url = "{shared_sim.base_url}"\nalbum_ids = {albums}\n'
     )
-    result = subprocess.run(
-        [sys.executable, str(REPO / "pixlee_pipeline.py")],
-        cwd=tmp_path,
-        env=_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = _run([sys.executable, str(REPO / "pixlee_pipeline.py")], tmp_path, _env(tmp_path), 300)
     assert result.returncode == 0, result.stderr
     db = tmp_path / "pixlee.duckdb"
     expected = len(shared_sim.truth_media(albums))
     assert _count(db, "SELECT count(*) FROM pixlee_data.media") == expected
     # afterwards, dlt's own tools find the pipeline and its dataset
-    check = subprocess.run(
+    check = _run(
         [
             sys.executable,
             "-c",
             "import dlt; print(len(dlt.pipeline('pixlee_pipeline').dataset().media.df()))",
         ],
-        cwd=tmp_path,
-        env=_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=120,
+        tmp_path,
+        _env(tmp_path),
+        120,
     )
     assert check.returncode == 0, check.stderr
     assert check.stdout.strip() == str(expected)
-    info = subprocess.run(
+    info = _run(
         [str(Path(sys.executable).with_name("dlt")), "pipeline", "pixlee_pipeline", "info"],
-        cwd=tmp_path,
-        env=_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=120,
+        tmp_path,
+        _env(tmp_path),
+        120,
     )
     assert info.returncode == 0, info.stderr
     assert "pixlee_data" in info.stdout
