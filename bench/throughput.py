@@ -284,6 +284,19 @@ def paced_only() -> str:
     return "\n".join(str(f) for f in figures)
 
 
+def local_only() -> str:
+    """Scenario 3 for ours only (a quick look: `python -m bench.throughput local`)."""
+    proc, base_url = _start_simulator(LOCAL_ALBUMS, 0, 100_000_000)
+    try:
+        local = _standard_albums(base_url)
+        _warm_up(base_url, local)
+        figure = _local(base_url, local[:50])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return str(figure)
+
+
 def main() -> str:
     proc, base_url = _start_simulator(PACED_ALBUMS, LATENCY_MS, 1200)
     try:
@@ -371,5 +384,7 @@ if __name__ == "__main__":
         print(RESULT_PREFIX + json.dumps(_child(json.loads(sys.argv[2]))), flush=True)
     elif sys.argv[1:] == ["paced"]:
         print(paced_only())
+    elif sys.argv[1:] == ["local"]:
+        print(local_only())
     else:
         print(main())

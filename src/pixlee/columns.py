@@ -12,8 +12,6 @@ from typing import cast
 
 from dlt.common.data_types.typing import TDataType
 from dlt.common.schema.typing import TColumnSchema
-from dlt.common.typing import TTableNames
-from dlt.extract.hints import TResourceNestedHints
 
 from pixlee.records import (
     ALBUM_TIME_FIELDS,
@@ -93,8 +91,3 @@ def _without_link_fields(columns: Columns) -> Columns:
 
 
 CATALOGUE_PRODUCT_COLUMNS = _without_link_fields(PRODUCT_COLUMNS)
-
-
-def media_nested_hints() -> dict[TTableNames, TResourceNestedHints]:
-    """Hints for the `products` child table of a media-shaped resource."""
-    return {"products": {"columns": PRODUCT_COLUMNS}}

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 from urllib.parse import urlsplit
 
 import requests
@@ -425,7 +425,7 @@ class PixleeWriteMixin:
         chosen = algorithm or getattr(self, "signature_algorithm", None) or "sha1"
         if chosen not in SIGNATURE_ALGORITHMS:
             raise PixleeConfigError(f"signature algorithm must be sha1 or sha256, got {chosen!r}")
-        return chosen  # type: ignore[no-any-return]
+        return cast(Algorithm, chosen)
 
     def _write_credentials(self) -> tuple[str, str]:
         """The private key and secret, or a config error saying where to put them."""

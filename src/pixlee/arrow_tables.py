@@ -1,0 +1,338 @@
+"""Media as Arrow tables, laid out exactly as dlt's relational normalizer would lay them out.
+
+Why: a media item has ~85 fields and ~7 nested rows (products, their region links, mentions,
+tags…). dlt's Python normalizer spends ~0.1 ms on each of those rows, which caps a load near
+1,900 media/s on two cores — a third of what one API key can deliver (6,000/s). Built here,
+column by column, the same tables (`media`, `media__products`,
+`media__products__product_region_links`, …) go to dlt as Arrow, which writes them to parquet
+and loads them without touching a row in Python again.
+
+The layout follows dlt's `RelationalNormalizer` for `max_table_nesting` (dicts flattened into
+`a__b` columns, lists into child tables, scalar lists into a `value` column, anything past the
+nesting limit kept as JSON) and its linkage (`_dlt_id`, `_dlt_parent_id`, `_dlt_list_idx`,
+`_dlt_root_id`, `_dlt_load_id`), so the dataset is the one the row path loads and dlt's merge
+replaces child rows as usual. Root ids are random per row occurrence, as dlt's are: a page
+re-read in the same load carries the same media twice and merge keeps exactly one copy with its
+own children. Child ids are derived from the parent id and the list position. Where the merge
+strategy matches rows by id across loads (upsert, e.g. Delta tables), root ids are dlt's hash
+of the primary key instead, as dlt's normalizer makes them.
+
+Types come from the schema where it pins them (resource hints, earlier loads) and from the data
+otherwise. When data does not fit (a field that changes type, a list of lists, a value the
+schema pins to another type), `NotArrowable` is raised and the caller hands those items to dlt's
+normalizer instead, which makes variant columns and the like; nothing is dropped. One deliberate
+difference: an unpinned column mixing ints and floats loads as double, not as a variant column.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import chain
+from typing import Any, cast
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+from dlt.common.normalizers.json.helpers import get_row_hash
+from dlt.common.normalizers.naming import NamingConvention
+
+from pixlee.records import (
+    MEDIA_ID_FIELDS,
+    MEDIA_TIME_FIELDS,
+    PRODUCT_ID_FIELDS,
+    PRODUCT_TIME_FIELDS,
+    TS_SUFFIX,
+    to_int,
+    to_timestamp,
+)
+
+ROW_ID = "_dlt_id"
+PARENT_ID = "_dlt_parent_id"
+ROOT_ID = "_dlt_root_id"
+LIST_IDX = "_dlt_list_idx"
+LOAD_ID = "_dlt_load_id"
+VALUE = "value"
+
+TIMESTAMP_TYPE = pa.timestamp("us", tz="UTC")
+_MAX_MS = 253402300799999  # 9999-12-31, as in pixlee.records
+
+_DLT_TYPES = {
+    pa.int64(): "bigint",
+    pa.float64(): "double",
+    pa.bool_(): "bool",
+    pa.string(): "text",
+}
+_ARROW_TYPES = {
+    "bigint": pa.int64(),
+    "double": pa.float64(),
+    "bool": pa.bool_(),
+    "text": pa.string(),
+}
+
+_CONTAINERS = frozenset({dict, list})
+
+# A flattened key: a top-level field name, or the path of a field inside nested dicts.
+Key = str | tuple[str, ...]
+
+
+class NotArrowable(Exception):
+    """These items need dlt's own normalizer (type drift, lists of lists, …)."""
+
+
+@dataclass
+class _Rows:
+    """One table's flattened rows and their dlt linkage, in row order."""
+
+    rows: list[Mapping[Key, Any]] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    parent_ids: list[str] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)
+    root_ids: list[str] = field(default_factory=list)
+    json_columns: set[Key] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One built table and what dlt needs to know about it."""
+
+    name: str
+    parent: str | None
+    table: pa.Table
+    json_columns: frozenset[str]
+
+
+class MediaTables:
+    """Builds the Arrow tables of a batch of items of one media-shaped root table.
+
+    `known_types(table)` returns the dlt data types already pinned for a table's columns (the
+    resource hints and the live schema); columns it does not know are inferred from the data.
+    """
+
+    def __init__(
+        self,
+        root_table: str,
+        naming: NamingConvention,
+        max_nesting: int,
+        known_types: Callable[[str], Mapping[str, str]],
+        key_hash: Sequence[str] | None = None,
+        required: Sequence[str] = (),
+    ) -> None:
+        self.root_table = root_table
+        # Root ids: random per row (dlt's default) or, for upsert-style merges that match
+        # child rows by id across loads, dlt's hash of these primary key fields.
+        self._key_hash = tuple(key_hash) if key_hash else None
+        # root columns dlt declares NOT NULL (the primary key): Arrow says so too when it holds
+        self._required = frozenset(required)
+        self._naming = naming
+        self._max_nesting = max_nesting
+        self._known_types = known_types
+        self._names: dict[Key, str] = {}
+        self._tables: dict[tuple[str, str], str] = {}
+        products = self._child_table(root_table, "products")
+        # as pixlee.records.media_row: ids to coerce to int, epoch-ms times to add `_ts` for
+        self._id_fields = {root_table: MEDIA_ID_FIELDS, products: PRODUCT_ID_FIELDS}
+        self._time_fields = {root_table: MEDIA_TIME_FIELDS, products: PRODUCT_TIME_FIELDS}
+
+    def build(
+        self,
+        pages: Sequence[tuple[Sequence[Mapping[str, Any]], Mapping[str, Any] | None]],
+        load_id: str,
+    ) -> list[TableSpec]:
+        """The tables of `pages` (items plus extra root columns each), root first."""
+        tables: dict[str, _Rows] = {self.root_table: _Rows()}
+        parents: dict[str, str | None] = {self.root_table: None}
+        root = tables[self.root_table]
+        prefix = secrets.token_hex(8)
+        count = 0
+        for items, extra in pages:
+            for item in items:
+                if self._key_hash:
+                    row_id = self._hashed_id(item, extra)
+                else:
+                    row_id = f"{prefix}{count:x}"
+                    count += 1
+                flat = self._flatten(item, self._max_nesting, row_id, row_id, self.root_table,
+                                     tables, parents, root)  # fmt: skip
+                root.rows.append({**flat, **cast(Mapping[Key, Any], extra)} if extra else flat)
+                root.ids.append(row_id)
+        specs = []
+        for name, rows in tables.items():
+            if rows.rows:
+                table = self._arrow(name, rows, load_id if name == self.root_table else None)
+                json_columns = frozenset(self._name(key) for key in rows.json_columns)
+                specs.append(TableSpec(name, parents[name], table, json_columns))
+        return specs
+
+    def _hashed_id(self, item: Mapping[str, Any], extra: Mapping[str, Any] | None) -> str:
+        assert self._key_hash is not None
+        values = {**item, **(extra or {})}
+        key = {name: to_int(values.get(name)) for name in self._key_hash}
+        return get_row_hash(key, list(self._key_hash))
+
+    def _flatten(
+        self,
+        obj: Mapping[str, Any],
+        r_lvl: int,
+        row_id: str,
+        root_id: str,
+        table: str,
+        tables: dict[str, _Rows],
+        parents: dict[str, str | None],
+        out: _Rows,
+        path: tuple[str, ...] = (),
+    ) -> Mapping[Key, Any]:
+        """One object as a flat row (nested dicts merged in); its lists become child rows.
+
+        Most objects hold only scalars (region links, bounding boxes…) and are used as they
+        are; only the few fields holding dicts or lists are taken out and handled.
+        """
+        nested = [key for key, value in obj.items() if value.__class__ in _CONTAINERS]
+        if not nested and not path:
+            return cast(Mapping[Key, Any], obj)
+        flat: dict[Key, Any] = {}
+        if path:
+            flat.update(((*path, key), value) for key, value in obj.items())
+        else:
+            flat.update(obj)
+        for key in nested:
+            column: Key = (*path, key) if path else key
+            value = flat.pop(column)
+            if r_lvl <= 0:  # past the nesting limit: dlt keeps it whole, as JSON
+                flat[column] = orjson.dumps(value).decode()
+                out.json_columns.add(column)
+            elif value.__class__ is dict:
+                flat.update(
+                    self._flatten(
+                        value, r_lvl - 1, row_id, root_id, table, tables, parents, out, (*path, key)
+                    )  # fmt: skip
+                )
+            elif value:
+                self._children(value, r_lvl - 1, row_id, root_id,
+                               self._child_table(table, self._name(column)), table, tables,
+                               parents)  # fmt: skip
+        return flat
+
+    def _children(
+        self,
+        values: list[Any],
+        r_lvl: int,
+        parent_id: str,
+        root_id: str,
+        table: str,
+        parent_table: str,
+        tables: dict[str, _Rows],
+        parents: dict[str, str | None],
+    ) -> None:
+        out = tables.get(table)
+        if out is None:
+            out = tables[table] = _Rows()
+            parents[table] = parent_table
+        for position, value in enumerate(values):
+            child_id = f"{parent_id}.{position}"
+            kind = value.__class__
+            if kind is dict:
+                row = self._flatten(value, r_lvl, child_id, root_id, table, tables, parents, out)
+            elif kind is list:
+                raise NotArrowable(f"a list of lists in {table}")
+            else:
+                row = {VALUE: value}
+            out.rows.append(row)
+            out.ids.append(child_id)
+            out.parent_ids.append(parent_id)
+            out.positions.append(position)
+            out.root_ids.append(root_id)
+
+    def _name(self, key: Key) -> str:
+        name = self._names.get(key)
+        if name is None:
+            parts = (key,) if isinstance(key, str) else key
+            if any(not part or part.isspace() for part in parts):
+                raise NotArrowable("an empty field name")
+            normalized = [self._naming.normalize_identifier(part) for part in parts]
+            name = self._names[key] = self._naming.shorten_fragments(*normalized)
+        return name
+
+    def _child_table(self, parent: str, column: str) -> str:
+        name = self._tables.get((parent, column))
+        if name is None:
+            name = self._naming.shorten_fragments(
+                parent, self._naming.normalize_table_identifier(column)
+            )
+            self._tables[(parent, column)] = name
+        return name
+
+    def _arrow(self, table: str, rows: _Rows, load_id: str | None) -> pa.Table:
+        known = self._known_types(table)
+        ids = self._id_fields.get(table, ())
+        times = self._time_fields.get(table, ())
+        json_columns = {self._name(key) for key in rows.json_columns}
+        arrays: dict[str, pa.Array] = {ROW_ID: pa.array(rows.ids, pa.string())}
+        for key in dict.fromkeys(chain.from_iterable(rows.rows)):
+            name = self._name(key)
+            if name in arrays:
+                raise NotArrowable(f"{table}: two fields are both named {name!r}")
+            values = [row.get(key) for row in rows.rows]
+            if name in ids and any(value.__class__ is str for value in values):
+                values = [to_int(value) for value in values]
+            data_type = "json" if name in json_columns else known.get(name)
+            array = _array(table, name, values, data_type)
+            if array is None:
+                continue  # null on every row and not pinned: dlt would not create it either
+            arrays[name] = array
+            if name in times:
+                arrays[name + TS_SUFFIX] = _timestamps(array, values)
+        if rows.parent_ids:
+            arrays[PARENT_ID] = pa.array(rows.parent_ids, pa.string())
+            arrays[LIST_IDX] = pa.array(rows.positions, pa.int64())
+            arrays[ROOT_ID] = pa.array(rows.root_ids, pa.string())
+        if load_id is not None:
+            arrays[LOAD_ID] = pa.array([load_id] * len(rows.rows), pa.string())
+        required = self._required if load_id is not None else frozenset()
+        fields = [
+            pa.field(
+                name,
+                array.type,
+                nullable=not (
+                    name.startswith("_dlt_") or (name in required and array.null_count == 0)
+                ),
+            )
+            for name, array in arrays.items()
+        ]
+        return pa.Table.from_arrays(list(arrays.values()), schema=pa.schema(fields))
+
+
+def _array(table: str, name: str, values: list[Any], data_type: str | None) -> pa.Array | None:
+    """The column as Arrow, in the pinned type if any; None for an all-null unpinned column."""
+    try:
+        array = pa.array(values)
+    except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
+        raise NotArrowable(f"{table}.{name}: {exc}") from None
+    if array.type == pa.null():
+        if data_type is None:
+            return None
+        if data_type == "json":
+            return pa.nulls(len(values), pa.string())
+        if data_type == "timestamp":
+            return pa.nulls(len(values), TIMESTAMP_TYPE)
+        if data_type in _ARROW_TYPES:
+            return pa.nulls(len(values), _ARROW_TYPES[data_type])
+        raise NotArrowable(f"{table}.{name} is pinned to {data_type}")
+    inferred = _DLT_TYPES.get(array.type)
+    if inferred is None:
+        raise NotArrowable(f"{table}.{name} holds {array.type}")
+    if data_type is None or data_type == inferred or (data_type, inferred) == ("json", "text"):
+        return array
+    if (data_type, inferred) == ("double", "bigint"):
+        return array.cast(pa.float64())
+    raise NotArrowable(f"{table}.{name} is {data_type} but holds {inferred}")
+
+
+def _timestamps(raw: pa.Array, values: list[Any]) -> pa.Array:
+    """`<field>_ts` for an epoch-ms column: vectorised for ints, per value otherwise."""
+    if pa.types.is_integer(raw.type):
+        plausible = pc.and_(pc.greater_equal(raw, 0), pc.less_equal(raw, _MAX_MS))
+        kept = pc.if_else(plausible, raw, pa.scalar(None, pa.int64()))
+        return kept.cast(pa.timestamp("ms", tz="UTC")).cast(TIMESTAMP_TYPE)
+    return pa.array([to_timestamp(value) for value in values], type=TIMESTAMP_TYPE)

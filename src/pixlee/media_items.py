@@ -1,0 +1,296 @@
+"""What the media-shaped resources (`media`, `product_media`) hand to dlt for each page.
+
+A page goes to dlt as Arrow tables (the root and each child table, see `pixlee.arrow_tables`)
+whenever it fits; otherwise, and for rows the source rebuilt itself (media that left an album),
+as rows for dlt's own normalizer. Both land in the same tables with the same layout.
+
+Hints travel as table variants of the resource: the root table's variant carries the column
+types and key hints, each child table's variant names its parent (so dlt merges it as a nested
+table: child rows of a reloaded media item are replaced, not appended). The resource itself
+carries no column hints, because every variant starts from a copy of them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import dlt
+from dlt.common.destination.utils import resolve_merge_strategy
+from dlt.common.schema.typing import TColumnSchema
+from dlt.common.schema.utils import get_columns_names_with_prop
+from dlt.common.typing import TTableNames
+from dlt.extract.hints import TResourceNestedHints
+from dlt.extract.items import TableNameMeta
+
+from pixlee import dlt_compat
+from pixlee.arrow_tables import (
+    LIST_IDX,
+    LOAD_ID,
+    PARENT_ID,
+    ROOT_ID,
+    ROW_ID,
+    MediaTables,
+    NotArrowable,
+    TableSpec,
+)
+from pixlee.columns import Columns
+
+logger = logging.getLogger(__name__)
+
+dlt_compat.apply()
+
+# Resources whose Arrow tables carry JSON columns (kept whole past the nesting limit, as dlt's
+# normalizer keeps them). Arrow has no JSON type, so they travel as strings under a `json`
+# hint, and dlt warns about that difference on every Arrow item. It is the intended layout,
+# so the warning is dropped for these resources; the per-column detail stays at INFO.
+_JSON_RESOURCES: set[str] = set()
+
+
+class _ExpectedJsonHintWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        for resource in _JSON_RESOURCES:
+            if message.startswith(
+                f"In resource: {resource}, when merging arrow schema with dlt schema"
+            ):
+                return False
+        return True
+
+
+logging.getLogger("dlt").addFilter(_ExpectedJsonHintWarning())
+
+DEFAULT_BATCH_ITEMS = 5000
+
+# One page of API items and the extra root columns its rows get (e.g. the `sku` it came from).
+Page = tuple[Sequence[Mapping[str, Any]], Mapping[str, Any] | None]
+
+_ROOT_LINK_COLUMNS: Columns = {
+    ROW_ID: {
+        "name": ROW_ID,
+        "data_type": "text",
+        "nullable": False,
+        "unique": True,
+        "row_key": True,
+    },
+    LOAD_ID: {"name": LOAD_ID, "data_type": "text", "nullable": False},
+}
+_CHILD_LINK_COLUMNS: Columns = {
+    ROW_ID: {
+        "name": ROW_ID,
+        "data_type": "text",
+        "nullable": False,
+        "unique": True,
+        "row_key": True,
+    },
+    PARENT_ID: {"name": PARENT_ID, "data_type": "text", "nullable": False, "parent_key": True},
+    LIST_IDX: {"name": LIST_IDX, "data_type": "bigint", "nullable": False},
+    ROOT_ID: {"name": ROOT_ID, "data_type": "text", "nullable": False, "root_key": True},
+}
+
+
+def _destination_loads_parquet() -> bool:
+    try:
+        pipeline = dlt.current.pipeline()
+    except Exception:
+        return False
+    if pipeline is None or pipeline.destination is None:
+        return False
+    capabilities = pipeline.destination.capabilities()
+    formats: Sequence[str] = capabilities.supported_loader_file_formats or ()
+    selector = capabilities.loader_file_format_selector
+    if selector is not None and "parquet" in formats:
+        # e.g. Postgres loads parquet only with its ADBC driver installed
+        _, formats = selector(
+            "parquet",
+            capabilities.supported_loader_file_formats,
+            table_schema={"name": "media", "columns": {}},
+        )
+    return "parquet" in formats
+
+
+class MediaItems:
+    """Turns pages of one media-shaped table into dlt items (Arrow when possible, rows otherwise).
+
+    `columns` are the root table's column hints, `nested_columns` the hints of child tables by
+    their path under the root (e.g. `{"products": PRODUCT_COLUMNS}`), `to_row` shapes an API
+    item as a row for dlt's normalizer. Pages are gathered into batches of about `batch_items`
+    items before they become Arrow tables: dlt re-validates the table schema for every Arrow
+    item it receives (~5 ms), so per-page tables would cost more than building them.
+    """
+
+    def __init__(
+        self,
+        table: str,
+        columns: Columns,
+        nested_columns: Mapping[str, Columns],
+        max_nesting: int,
+        to_row: Callable[[Mapping[str, Any]], dict[str, Any]],
+        use_arrow: bool = True,
+        batch_items: int = DEFAULT_BATCH_ITEMS,
+    ) -> None:
+        self.table = table
+        self._columns = columns
+        self._nested_columns = dict(nested_columns)
+        self._max_nesting = max_nesting
+        self._to_row = to_row
+        self._use_arrow = use_arrow
+        self._batch_items = batch_items
+        self._builder: MediaTables | None = None
+        self._child_columns: dict[str, Columns] = {}
+        self._variants: set[str] = set()
+        self._json_columns: dict[str, frozenset[str]] = {}
+        self._arrow_ready: bool | None = None
+        self._pending: list[Page] = []
+        self._pending_items = 0
+        self.arrow_items = 0
+        self.row_items = 0
+
+    def page(
+        self, items: Sequence[Mapping[str, Any]], extra: Mapping[str, Any] | None = None
+    ) -> Iterator[Any]:
+        """Take a page; yield dlt items whenever a batch is full."""
+        if not self._arrow_enabled():
+            yield from self._as_rows([(items, extra)])
+            return
+        self._pending.append((items, extra))
+        self._pending_items += len(items)
+        if self._pending_items >= self._batch_items:
+            yield from self.flush()
+
+    def flush(self) -> Iterator[Any]:
+        """Yield what is gathered (call at the end of the resource)."""
+        pages, self._pending, self._pending_items = self._pending, [], 0
+        if not pages:
+            return
+        try:
+            specs = self._build(pages)
+        except NotArrowable as exc:
+            if len(pages) > 1:  # find the pages that do not fit; the others stay Arrow
+                for page in pages:
+                    self._pending, self._pending_items = [page], len(page[0])
+                    yield from self.flush()
+                return
+            logger.info("a page of %s goes through dlt's normalizer: %s", self.table, exc)
+            yield from self._as_rows(pages)
+            return
+        self.arrow_items += sum(len(items) for items, _ in pages)
+        for spec in specs:
+            yield self._mark(spec)
+
+    def _arrow_enabled(self) -> bool:
+        """Arrow when asked for and the destination loads parquet.
+
+        Other destinations (Postgres: insert/CSV) get Arrow converted back to text by dlt,
+        where an empty string and NULL become one; rows keep them apart.
+        """
+        if self._arrow_ready is None:
+            self._arrow_ready = self._use_arrow and _destination_loads_parquet()
+        return self._arrow_ready
+
+    def rows(self, rows: list[dict[str, Any]]) -> Any:
+        """Rows for dlt's normalizer, with the root table's hints."""
+        self.row_items += len(rows)
+        if self.table in self._variants:
+            return dlt.mark.with_table_name(rows, self.table)
+        self._variants.add(self.table)
+        return dlt.mark.with_hints(rows, self._root_hints(), create_table_variant=True)
+
+    def _as_rows(self, pages: Sequence[Page]) -> Iterator[Any]:
+        for items, extra in pages:
+            yield self.rows([{**self._to_row(item), **(extra or {})} for item in items])
+
+    def _build(self, pages: Sequence[Page]) -> list[TableSpec]:
+        schema = dlt.current.source_schema()
+        if self._builder is None:
+            primary_key, hashed = self._primary_key(schema)
+            self._builder = MediaTables(
+                self.table,
+                schema.naming,
+                self._max_nesting,
+                lambda table: self._known_types(schema, table),
+                key_hash=primary_key if hashed else None,
+                required=primary_key,
+            )
+            self._child_columns = {
+                schema.naming.shorten_fragments(self.table, path): columns
+                for path, columns in self._nested_columns.items()
+            }
+        load_id = dlt.current.load_package_state()["load_id"]
+        return self._builder.build(pages, load_id)
+
+    def _primary_key(self, schema: dlt.Schema) -> tuple[list[str], bool]:
+        """The root table's primary key, and whether dlt would hash it into root ids.
+
+        dlt hashes the key into row ids for upsert-style merges (`get_root_row_id_type`); this
+        decides it the same way, from the table the resource is about to create, so it holds
+        from the first load on.
+        """
+        resource = dlt.current.resource()
+        table = resource.compute_table_schema(meta=TableNameMeta(self.table))
+        table["name"] = self.table
+        strategy = resolve_merge_strategy({**schema.tables, self.table: table}, table)
+        if strategy == "scd2":
+            raise NotArrowable("scd2 merges hash whole rows; dlt's normalizer does that")
+        primary_key = get_columns_names_with_prop(table, "primary_key", include_incomplete=True)
+        return primary_key, strategy in ("upsert", "insert-only", "cdc")
+
+    def _known_types(self, schema: dlt.Schema, table: str) -> dict[str, str]:
+        hints = self._columns if table == self.table else self._child_columns.get(table, {})
+        known = {
+            name: str(hint["data_type"]) for name, hint in hints.items() if "data_type" in hint
+        }
+        if table in schema.tables:
+            for name, column in schema.get_table_columns(table).items():
+                if "data_type" in column and not column.get("variant"):
+                    known[name] = str(column["data_type"])
+        return known
+
+    def _mark(self, spec: TableSpec) -> Any:
+        """The table with its hints the first time (or when it gains JSON columns), else by name."""
+        declared = self._json_columns.get(spec.name, frozenset())
+        if spec.name in self._variants and spec.json_columns <= declared:
+            return dlt.mark.with_table_name(spec.table, spec.name)
+        self._variants.add(spec.name)
+        self._json_columns[spec.name] = declared | spec.json_columns
+        if self._json_columns[spec.name]:
+            _JSON_RESOURCES.add(dlt.current.resource_name())
+        json_columns: Columns = {
+            name: {"name": name, "data_type": "json", "nullable": True}
+            for name in self._json_columns[spec.name]
+        }
+        if spec.parent is None:
+            hints = self._root_hints(json_columns)
+        else:
+            columns: Columns = {
+                **_CHILD_LINK_COLUMNS,
+                **self._child_columns.get(spec.name, {}),
+                **json_columns,
+            }
+            hints = dlt.mark.make_hints(
+                table_name=spec.name,
+                parent_table_name=spec.parent,
+                write_disposition="merge",
+                primary_key=[],
+                columns=columns,
+            )
+        return dlt.mark.with_hints(spec.table, hints, create_table_variant=True)
+
+    def _root_hints(self, extra_columns: Columns | None = None) -> Any:
+        # With Arrow items dlt applies a root item's Arrow columns to every nested-hint table
+        # too, so nested hints go only to rows-only runs; the Arrow path hints child tables
+        # through their own variants (and rows then find their types in the schema).
+        nested: dict[TTableNames, TResourceNestedHints] = (
+            {}
+            if self._use_arrow
+            else {path: {"columns": columns} for path, columns in self._nested_columns.items()}
+        )
+        columns: dict[str, TColumnSchema] = {
+            **_ROOT_LINK_COLUMNS,
+            **self._columns,
+            **(extra_columns or {}),
+        }
+        return dlt.mark.make_hints(
+            table_name=self.table, columns=columns, nested_hints=nested or None
+        )
