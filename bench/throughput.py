@@ -53,6 +53,7 @@ class Figure:
     tree_rss_mb: float = 0.0
     cpu_seconds: float = 0.0
     max_concurrent: int = 0
+    steps: dict[str, float] | None = None  # dlt step -> seconds
 
 
 # --- the simulator, in its own process -------------------------------------------------------
@@ -137,6 +138,11 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
             with client.execute_query(f"SELECT count(*) FROM {table}") as cursor:
                 media = int(cursor.fetchone()[0])
     usage = resource.getrusage(resource.RUSAGE_SELF)
+    steps = {
+        step.step: (step.finished_at - step.started_at).total_seconds()
+        for step in (pipeline.last_trace.steps if pipeline.last_trace else [])
+        if step.step in ("extract", "normalize", "load") and step.finished_at
+    }
     shutil.rmtree(workdir, ignore_errors=True)  # a 200,000-media DuckDB file is ~1 GB
     return {
         "seconds": seconds,
@@ -144,6 +150,7 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
         # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec from the parent
         "rss_mb": _vm_hwm_mb(),
         "cpu_seconds": usage.ru_utime + usage.ru_stime,
+        "steps": steps,
     }
 
 
@@ -181,6 +188,7 @@ def _measure(spec: dict[str, Any]) -> Figure:
         tree_rss_mb=tree_peak,
         cpu_seconds=result["cpu_seconds"],
         max_concurrent=int(stats["max_concurrent"]),
+        steps=result.get("steps"),
     )
 
 
@@ -257,6 +265,11 @@ def _local(base_url: str, albums: list[int], kind: str = "ours") -> Figure:
     return _measure(
         {"kind": kind, "mode": "run", "base_url": base_url, "album_ids": albums, "limit": 0}
     )
+
+
+def _steps(figure: Figure) -> str:
+    steps = figure.steps or {}
+    return " / ".join(f"{steps.get(name, 0.0):.1f}" for name in ("extract", "normalize", "load"))
 
 
 def _rate(figure: Figure) -> float:
@@ -371,6 +384,8 @@ def _table(
         f"{local_base.media:,} media | | | |",
         f"| (3) local: CPU seconds of the pipeline process | {local_ours.cpu_seconds:,.0f} | "
         f"{local_base.cpu_seconds:,.0f} | | | |",
+        f"| (3) local: seconds in dlt's extract / normalize / load | {_steps(local_ours)} | "
+        f"{_steps(local_base)} | | | |",
         f"| (5) {large.media:,} media: peak RSS, pipeline process (+ normalize workers) | "
         f"{large.rss_mb:,.0f} MB ({large.tree_rss_mb:,.0f} MB); "
         f"{large.media / large.seconds:,.0f} media/s | | | ≤ 500 MB | "

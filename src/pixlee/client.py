@@ -115,6 +115,11 @@ def _config_value(key: str) -> str | None:
     return str(value) if value not in (None, "") else None
 
 
+def _text(content: bytes) -> str:
+    """A body as text for an error message (decoded only when one is needed)."""
+    return content.decode("utf-8", errors="replace")
+
+
 def _parse_retry_after(value: str | None) -> float | None:
     if not value:
         return None
@@ -424,14 +429,13 @@ class PixleeClient(PixleeWriteMixin):
 
     def _interpret(self, response: requests.Response, content: bytes, what: str) -> dict[str, Any]:
         status = response.status_code
-        text = content.decode("utf-8", errors="replace")
         if status == 429:
             retry_after = _parse_retry_after(response.headers.get("Retry-After"))
             raise _TransientError(f"{what}: HTTP 429 (rate limited)", retry_after, True)
         if status >= 500:
-            raise _TransientError(f"{what}: HTTP {status}: {redact(_snippet(text))}")
+            raise _TransientError(f"{what}: HTTP {status}: {redact(_snippet(_text(content)))}")
         if status >= 400:
-            self._raise_client_error(status, what, text)
+            self._raise_client_error(status, what, _text(content))
         try:
             body = orjson.loads(content)  # several times faster than json on ~80-field media
         except ValueError:
@@ -441,7 +445,7 @@ class PixleeClient(PixleeWriteMixin):
             # A CDN may hand out an HTML page or a cut body with 200: worth another try.
             raise _TransientError(
                 f"{what}: HTTP {status} with a body that is not JSON ({kind}): "
-                f"{redact(_snippet(text))}"
+                f"{redact(_snippet(_text(content)))}"
             )
         if not isinstance(body, dict):
             raise PixleeResponseError(
@@ -451,7 +455,7 @@ class PixleeClient(PixleeWriteMixin):
         if body_status is not None and body_status >= 400:
             if body_status == 429 or body_status >= 500:
                 raise _TransientError(f"{what}: status {body_status} in body")
-            self._raise_client_error(body_status, what, text)
+            self._raise_client_error(body_status, what, _text(content))
         return body
 
     def _raise_client_error(self, status: int, what: str, text: str) -> None:

@@ -61,7 +61,7 @@ class _ExpectedJsonHintWarning(logging.Filter):
 
 logging.getLogger("dlt").addFilter(_ExpectedJsonHintWarning())
 
-DEFAULT_BATCH_ITEMS = 5000
+DEFAULT_BATCH_ITEMS = 2000
 
 # One page of API items and the extra root columns its rows get (e.g. the `sku` it came from).
 Page = tuple[Sequence[Mapping[str, Any]], Mapping[str, Any] | None]

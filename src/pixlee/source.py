@@ -33,6 +33,7 @@ from pixlee.derived import AlbumStatistics, CategoryCounter
 from pixlee.errors import PixleeConfigError, PixleeNotFoundError
 from pixlee.gc_tuning import fewer_gc_passes
 from pixlee.media_items import MediaItems
+from pixlee.memory import release_freed_memory
 from pixlee.pacing import DEFAULT_RATE_LIMIT_PER_MINUTE
 from pixlee.records import album_row, catalogue_product, media_row, to_int
 from pixlee.removals import DestinationView
@@ -262,6 +263,7 @@ def pixlee_source(
                     scanned.add(event.album_id)
                 yield event
             yield ScanComplete(tuple(a for a in ids if a in scanned), all_full)
+        release_freed_memory()  # extraction is over: give DuckDB's load the room back
 
     media_items = MediaItems(
         "media",
