@@ -30,7 +30,7 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import Any, cast
+from typing import Any
 
 import orjson
 import pyarrow as pa
@@ -71,7 +71,7 @@ _ARROW_TYPES = {
     "text": pa.string(),
 }
 
-_CONTAINERS = frozenset({dict, list})
+_EMPTY: Mapping[str, Any] = {}
 
 # A flattened key: a top-level field name, or the path of a field inside nested dicts.
 Key = str | tuple[str, ...]
@@ -83,14 +83,13 @@ class NotArrowable(Exception):
 
 @dataclass
 class _Rows:
-    """One table's flattened rows and their dlt linkage, in row order."""
+    """One table's rows (the API's own objects) and their dlt linkage, in row order."""
 
-    rows: list[Mapping[Key, Any]] = field(default_factory=list)
+    rows: list[Mapping[str, Any]] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
     parent_ids: list[str] = field(default_factory=list)
     positions: list[int] = field(default_factory=list)
     root_ids: list[str] = field(default_factory=list)
-    json_columns: set[Key] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -140,29 +139,57 @@ class MediaTables:
         pages: Sequence[tuple[Sequence[Mapping[str, Any]], Mapping[str, Any] | None]],
         load_id: str,
     ) -> list[TableSpec]:
-        """The tables of `pages` (items plus extra root columns each), root first."""
-        tables: dict[str, _Rows] = {self.root_table: _Rows()}
-        parents: dict[str, str | None] = {self.root_table: None}
-        root = tables[self.root_table]
+        """The tables of `pages` (items plus extra root columns each), root first.
+
+        Column by column: a table's rows are the API's own dicts (never copied); each field is
+        gathered into one list, and only fields holding dicts or lists get more work — dicts
+        are flattened into `a__b` columns the same way, lists become the next child table.
+        """
+        root = _Rows()
+        extras: dict[str, list[Any]] = {}
         prefix = secrets.token_hex(8)
-        count = 0
         for items, extra in pages:
             for item in items:
                 if self._key_hash:
-                    row_id = self._hashed_id(item, extra)
+                    root.ids.append(self._hashed_id(item, extra))
                 else:
-                    row_id = f"{prefix}{count:x}"
-                    count += 1
-                flat = self._flatten(item, self._max_nesting, row_id, row_id, self.root_table,
-                                     tables, parents, root)  # fmt: skip
-                root.rows.append({**flat, **cast(Mapping[Key, Any], extra)} if extra else flat)
-                root.ids.append(row_id)
+                    root.ids.append(f"{prefix}{len(root.ids):x}")
+                root.rows.append(item)
+            for name, value in (extra or {}).items():
+                values = extras.setdefault(name, [None] * (len(root.rows) - len(items)))
+                values.extend([value] * len(items))
+        for values in extras.values():
+            values.extend([None] * (len(root.rows) - len(values)))
+        root.root_ids = root.ids
+        pending: list[tuple[str, str | None, _Rows, int]] = [
+            (self.root_table, None, root, self._max_nesting)
+        ]
         specs = []
-        for name, rows in tables.items():
-            if rows.rows:
-                table = self._arrow(name, rows, load_id if name == self.root_table else None)
-                json_columns = frozenset(self._name(key) for key in rows.json_columns)
-                specs.append(TableSpec(name, parents[name], table, json_columns))
+        while pending:
+            name, parent, rows, r_lvl = pending.pop(0)
+            arrays: dict[str, pa.Array] = {ROW_ID: pa.array(rows.ids, pa.string())}
+            children: dict[str, _Rows] = {}
+            json_columns: set[str] = set()
+            self._columns(name, rows.rows, rows, r_lvl, (), arrays, children, json_columns)
+            if parent is None:
+                for extra_name, extra_values in extras.items():
+                    column = self._name(extra_name)
+                    array = _array(name, column, extra_values, self._known_types(name).get(column))
+                    if array is not None:
+                        arrays[column] = array
+                arrays[LOAD_ID] = pa.array([load_id] * len(rows.rows), pa.string())
+            else:
+                arrays[PARENT_ID] = pa.array(rows.parent_ids, pa.string())
+                arrays[LIST_IDX] = pa.array(rows.positions, pa.int64())
+                arrays[ROOT_ID] = pa.array(rows.root_ids, pa.string())
+            specs.append(
+                TableSpec(
+                    name, parent, self._table(arrays, parent is None), frozenset(json_columns)
+                )
+            )
+            pending.extend(
+                (child, name, child_rows, r_lvl - 1) for child, child_rows in children.items()
+            )
         return specs
 
     def _hashed_id(self, item: Mapping[str, Any], extra: Mapping[str, Any] | None) -> str:
@@ -171,78 +198,79 @@ class MediaTables:
         key = {name: to_int(values.get(name)) for name in self._key_hash}
         return get_row_hash(key, list(self._key_hash))
 
-    def _flatten(
+    def _columns(
         self,
-        obj: Mapping[str, Any],
-        r_lvl: int,
-        row_id: str,
-        root_id: str,
         table: str,
-        tables: dict[str, _Rows],
-        parents: dict[str, str | None],
-        out: _Rows,
-        path: tuple[str, ...] = (),
-    ) -> Mapping[Key, Any]:
-        """One object as a flat row (nested dicts merged in); its lists become child rows.
-
-        Most objects hold only scalars (region links, bounding boxes…) and are used as they
-        are; only the few fields holding dicts or lists are taken out and handled.
-        """
-        nested = [key for key, value in obj.items() if value.__class__ in _CONTAINERS]
-        if not nested and not path:
-            return cast(Mapping[Key, Any], obj)
-        flat: dict[Key, Any] = {}
-        if path:
-            flat.update(((*path, key), value) for key, value in obj.items())
-        else:
-            flat.update(obj)
-        for key in nested:
-            column: Key = (*path, key) if path else key
-            value = flat.pop(column)
-            if r_lvl <= 0:  # past the nesting limit: dlt keeps it whole, as JSON
-                flat[column] = orjson.dumps(value).decode()
-                out.json_columns.add(column)
-            elif value.__class__ is dict:
-                flat.update(
-                    self._flatten(
-                        value, r_lvl - 1, row_id, root_id, table, tables, parents, out, (*path, key)
-                    )  # fmt: skip
-                )
-            elif value:
-                self._children(value, r_lvl - 1, row_id, root_id,
-                               self._child_table(table, self._name(column)), table, tables,
-                               parents)  # fmt: skip
-        return flat
+        objects: Sequence[Mapping[str, Any]],
+        rows: _Rows,
+        r_lvl: int,
+        path: tuple[str, ...],
+        arrays: dict[str, pa.Array],
+        children: dict[str, _Rows],
+        json_columns: set[str],
+    ) -> None:
+        """Add the columns of `objects` (one per row of `rows`) to `arrays`, as dlt lays them."""
+        known = self._known_types(table)
+        ids = self._id_fields.get(table, ()) if not path else ()
+        times = self._time_fields.get(table, ()) if not path else ()
+        for key in dict.fromkeys(chain.from_iterable(objects)):
+            column = self._name((*path, key) if path else key)
+            values = [obj.get(key) for obj in objects]
+            kinds = set(map(type, values))
+            if dict in kinds or list in kinds:
+                if not kinds <= {dict, list, type(None)} or {dict, list} <= kinds:
+                    raise NotArrowable(
+                        f"{table}.{column} mixes {sorted(k.__name__ for k in kinds)}"
+                    )
+                if r_lvl <= 0:  # past the nesting limit: dlt keeps it whole, as JSON
+                    arrays[column] = pa.array(
+                        [None if v is None else orjson.dumps(v).decode() for v in values],
+                        pa.string(),
+                    )
+                    json_columns.add(column)
+                elif dict in kinds:
+                    nested = [v if v is not None else _EMPTY for v in values]
+                    self._columns(table, nested, rows, r_lvl - 1, (*path, key), arrays, children,
+                                  json_columns)  # fmt: skip
+                else:
+                    self._children(table, column, values, rows, children)
+                continue
+            if column in arrays:
+                raise NotArrowable(f"{table}: two fields are both named {column!r}")
+            if column in ids and str in kinds:
+                values = [to_int(value) for value in values]
+            array = _array(table, column, values, known.get(column))
+            if array is None:
+                continue  # null on every row and not pinned: dlt would not create it either
+            arrays[column] = array
+            if column in times:
+                arrays[column + TS_SUFFIX] = _timestamps(array, values)
 
     def _children(
         self,
-        values: list[Any],
-        r_lvl: int,
-        parent_id: str,
-        root_id: str,
-        table: str,
         parent_table: str,
-        tables: dict[str, _Rows],
-        parents: dict[str, str | None],
+        column: str,
+        lists: list[Any],
+        parents: _Rows,
+        children: dict[str, _Rows],
     ) -> None:
-        out = tables.get(table)
+        """The elements of a list column as rows of the child table (scalars as `value`)."""
+        table = self._child_table(parent_table, column)
+        out = children.get(table)
         if out is None:
-            out = tables[table] = _Rows()
-            parents[table] = parent_table
-        for position, value in enumerate(values):
-            child_id = f"{parent_id}.{position}"
-            kind = value.__class__
-            if kind is dict:
-                row = self._flatten(value, r_lvl, child_id, root_id, table, tables, parents, out)
-            elif kind is list:
-                raise NotArrowable(f"a list of lists in {table}")
-            else:
-                row = {VALUE: value}
-            out.rows.append(row)
-            out.ids.append(child_id)
-            out.parent_ids.append(parent_id)
-            out.positions.append(position)
-            out.root_ids.append(root_id)
+            out = children[table] = _Rows()
+        for parent_id, root_id, values in zip(parents.ids, parents.root_ids, lists, strict=True):
+            if not values:
+                continue
+            for position, value in enumerate(values):
+                kind = value.__class__
+                if kind is list:
+                    raise NotArrowable(f"a list of lists in {table}")
+                out.rows.append(value if kind is dict else {VALUE: value})
+                out.ids.append(f"{parent_id}.{position}")
+                out.parent_ids.append(parent_id)
+                out.positions.append(position)
+                out.root_ids.append(root_id)
 
     def _name(self, key: Key) -> str:
         name = self._names.get(key)
@@ -263,33 +291,8 @@ class MediaTables:
             self._tables[(parent, column)] = name
         return name
 
-    def _arrow(self, table: str, rows: _Rows, load_id: str | None) -> pa.Table:
-        known = self._known_types(table)
-        ids = self._id_fields.get(table, ())
-        times = self._time_fields.get(table, ())
-        json_columns = {self._name(key) for key in rows.json_columns}
-        arrays: dict[str, pa.Array] = {ROW_ID: pa.array(rows.ids, pa.string())}
-        for key in dict.fromkeys(chain.from_iterable(rows.rows)):
-            name = self._name(key)
-            if name in arrays:
-                raise NotArrowable(f"{table}: two fields are both named {name!r}")
-            values = [row.get(key) for row in rows.rows]
-            if name in ids and any(value.__class__ is str for value in values):
-                values = [to_int(value) for value in values]
-            data_type = "json" if name in json_columns else known.get(name)
-            array = _array(table, name, values, data_type)
-            if array is None:
-                continue  # null on every row and not pinned: dlt would not create it either
-            arrays[name] = array
-            if name in times:
-                arrays[name + TS_SUFFIX] = _timestamps(array, values)
-        if rows.parent_ids:
-            arrays[PARENT_ID] = pa.array(rows.parent_ids, pa.string())
-            arrays[LIST_IDX] = pa.array(rows.positions, pa.int64())
-            arrays[ROOT_ID] = pa.array(rows.root_ids, pa.string())
-        if load_id is not None:
-            arrays[LOAD_ID] = pa.array([load_id] * len(rows.rows), pa.string())
-        required = self._required if load_id is not None else frozenset()
+    def _table(self, arrays: dict[str, pa.Array], is_root: bool) -> pa.Table:
+        required = self._required if is_root else frozenset()
         fields = [
             pa.field(
                 name,

@@ -66,24 +66,21 @@ DEFAULT_BATCH_ITEMS = 2000
 # One page of API items and the extra root columns its rows get (e.g. the `sku` it came from).
 Page = tuple[Sequence[Mapping[str, Any]], Mapping[str, Any] | None]
 
-_ROOT_LINK_COLUMNS: Columns = {
+_ROW_ID_COLUMN: Columns = {
     ROW_ID: {
         "name": ROW_ID,
         "data_type": "text",
         "nullable": False,
         "unique": True,
         "row_key": True,
-    },
+    }
+}
+_ROOT_LINK_COLUMNS: Columns = {
+    **_ROW_ID_COLUMN,
     LOAD_ID: {"name": LOAD_ID, "data_type": "text", "nullable": False},
 }
 _CHILD_LINK_COLUMNS: Columns = {
-    ROW_ID: {
-        "name": ROW_ID,
-        "data_type": "text",
-        "nullable": False,
-        "unique": True,
-        "row_key": True,
-    },
+    **_ROW_ID_COLUMN,
     PARENT_ID: {"name": PARENT_ID, "data_type": "text", "nullable": False, "parent_key": True},
     LIST_IDX: {"name": LIST_IDX, "data_type": "bigint", "nullable": False},
     ROOT_ID: {"name": ROOT_ID, "data_type": "text", "nullable": False, "root_key": True},
@@ -144,8 +141,6 @@ class MediaItems:
         self._arrow_ready: bool | None = None
         self._pending: list[Page] = []
         self._pending_items = 0
-        self.arrow_items = 0
-        self.row_items = 0
 
     def page(
         self, items: Sequence[Mapping[str, Any]], extra: Mapping[str, Any] | None = None
@@ -175,7 +170,6 @@ class MediaItems:
             logger.info("a page of %s goes through dlt's normalizer: %s", self.table, exc)
             yield from self._as_rows(pages)
             return
-        self.arrow_items += sum(len(items) for items, _ in pages)
         for spec in specs:
             yield self._mark(spec)
 
@@ -191,7 +185,6 @@ class MediaItems:
 
     def rows(self, rows: list[dict[str, Any]]) -> Any:
         """Rows for dlt's normalizer, with the root table's hints."""
-        self.row_items += len(rows)
         if self.table in self._variants:
             return dlt.mark.with_table_name(rows, self.table)
         self._variants.add(self.table)
