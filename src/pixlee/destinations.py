@@ -154,6 +154,25 @@ def _fallback(value: str | None) -> str | None:
     return str(value) if value else None
 
 
+def _settings(
+    private_api_key: str | None,
+    secret_key: str | None,
+    base_url: str | None,
+    signature_algorithm: str,
+    write_rate_limit_per_minute: int,
+    fail_on_rejected: bool,
+) -> dict[str, Any]:
+    """The resolved settings of either destination, as `_deliver` takes them."""
+    return {
+        "private_api_key": _fallback(private_api_key),
+        "secret_key": _fallback(secret_key),
+        "base_url": _fallback(base_url),
+        "signature_algorithm": signature_algorithm,
+        "write_rate_limit_per_minute": write_rate_limit_per_minute,
+        "fail_on_rejected": fail_on_rejected,
+    }
+
+
 @dlt.destination(
     name="pixlee_products",
     batch_size=DEFAULT_BATCH_SIZE,
@@ -184,14 +203,14 @@ def pixlee_products(
         items,
         table,
         _submit_products,
-        {
-            "private_api_key": _fallback(private_api_key),
-            "secret_key": _fallback(secret_key),
-            "base_url": _fallback(base_url),
-            "signature_algorithm": signature_algorithm,
-            "write_rate_limit_per_minute": write_rate_limit_per_minute,
-            "fail_on_rejected": fail_on_rejected,
-        },
+        _settings(
+            private_api_key,
+            secret_key,
+            base_url,
+            signature_algorithm,
+            write_rate_limit_per_minute,
+            fail_on_rejected,
+        ),
     )
 
 
@@ -224,12 +243,12 @@ def pixlee_media(
         items,
         table,
         _submit_media,
-        {
-            "private_api_key": _fallback(private_api_key),
-            "secret_key": _fallback(secret_key),
-            "base_url": _fallback(base_url),
-            "signature_algorithm": signature_algorithm,
-            "write_rate_limit_per_minute": write_rate_limit_per_minute,
-            "fail_on_rejected": fail_on_rejected,
-        },
+        _settings(
+            private_api_key,
+            secret_key,
+            base_url,
+            signature_algorithm,
+            write_rate_limit_per_minute,
+            fail_on_rejected,
+        ),
     )
