@@ -43,8 +43,15 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> None:
 
 
 def release_freed_memory() -> None:
-    """Collect garbage and return free heap pages to the OS (call when extraction ends)."""
+    """Collect garbage and return free heap pages to the OS (call when extraction ends).
+
+    Arrow's allocator (mimalloc in pyarrow's wheels) keeps freed pages for reuse too: ~30 MB
+    after building 100,000 media, handed back here.
+    """
     gc.collect()
+    import pyarrow
+
+    pyarrow.default_memory_pool().release_unused()
     libc = _libc()
     if libc is not None:
         libc.malloc_trim(0)
