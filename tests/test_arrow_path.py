@@ -18,6 +18,7 @@ import pytest
 from dlt.pipeline.pipeline import Pipeline
 
 from pixlee import dlt_compat, pixlee_source
+from pixlee.arrow_tables import MediaTables, NotArrowable
 from pixlee.pipeline import make_pipeline, run_source
 from pixlee.simulator import Simulator
 from tests.dataset import assert_rows_match, rows
@@ -140,3 +141,49 @@ def test_compat_attributes_nested_tables_to_their_root_resource() -> None:
     assert lookup("media__products__product_region_links") == "media"
     with pytest.raises(KeyError):
         lookup("unknown__child")
+
+
+def _built(builder: MediaTables, items: list[dict[str, Any]]) -> Any:
+    """What one batch builds, without the per-build random ids (or the error it raises)."""
+    try:
+        specs = builder.build([(items, None)], "load-1")
+    except NotArrowable as exc:
+        return type(exc)
+    return {
+        spec.name: (
+            [f for f in spec.table.schema if f.name not in ID_COLUMNS],
+            spec.table.drop_columns([c for c in spec.table.column_names if c in ID_COLUMNS]),
+        )
+        for spec in specs
+    }
+
+
+@pytest.mark.parametrize(
+    "later",
+    [
+        ["c", "d"],
+        [7, 8],
+        [{"a": 1}, {"a": 2}],
+        [["x"], []],
+        [None, None],
+        [True, False],
+        ["c", 8],
+        [None, "d"],
+    ],  # fmt: skip
+)
+def test_a_batch_builds_the_same_whatever_earlier_batches_held(later: list[Any]) -> None:
+    """The builder remembers text/bool columns to skip type inference; a column that changes
+    shape later must build exactly as it would in a builder that never saw it."""
+    naming = dlt.Schema("arrow_units").naming
+    first = [
+        {"id": 1, "caption": "a", "flag": True, "tags": ["t"]},
+        {"id": 2, "caption": "b", "flag": False, "tags": []},
+    ]
+    then = [
+        {"id": 3, "caption": later[0], "flag": later[1], "tags": ["u"]},
+        {"id": 4, "caption": later[1], "flag": later[0], "tags": ["v", "w"]},
+    ]
+    warmed = MediaTables("media", naming, 2, lambda table: {})
+    assert _built(warmed, first) != NotArrowable
+    fresh = MediaTables("media", naming, 2, lambda table: {})
+    assert _built(warmed, then) == _built(fresh, then)

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import orjson
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
@@ -409,9 +410,12 @@ class PixleeClient(PixleeWriteMixin):
             self.read_throttle.wait(self.read_pacer)
             self.stats.add(requests=1)
             try:
-                response = self.session.get(url, params=query, timeout=self.timeout)
-                content = response.content  # read here so a truncated body fails in the retry
-            except requests.RequestException as exc:
+                # One read of the whole body (`.content` reads it in 10 KB steps, each a trip
+                # through urllib3 under the GIL); read here so a truncated body is retried.
+                response = self.session.get(url, params=query, timeout=self.timeout, stream=True)
+                with response:
+                    content = response.raw.read(decode_content=True)
+            except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
                 failure = f"GET {path}: {type(exc).__name__}: {redact(str(exc))}"
         if failure is not None:
             # Raised outside the `except` so the original (whose message and request carry the

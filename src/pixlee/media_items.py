@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import dlt
+import pyarrow as pa
 from dlt.common.destination.utils import resolve_merge_strategy
 from dlt.common.schema.typing import TColumnSchema
 from dlt.common.schema.utils import get_columns_names_with_prop
@@ -61,7 +62,11 @@ class _ExpectedJsonHintWarning(logging.Filter):
 
 logging.getLogger("dlt").addFilter(_ExpectedJsonHintWarning())
 
+# Items built into Arrow at once: larger batches walk more memory per column and build slower.
 DEFAULT_BATCH_ITEMS = 2000
+# Root rows per Arrow item handed to dlt: dlt recomputes and validates a table's hints for
+# every item (~4 ms), so built batches are joined into fewer, larger items.
+DEFAULT_YIELD_ROWS = 10_000
 
 # One page of API items and the extra root columns its rows get (e.g. the `sku` it came from).
 Page = tuple[Sequence[Mapping[str, Any]], Mapping[str, Any] | None]
@@ -85,6 +90,18 @@ _CHILD_LINK_COLUMNS: Columns = {
     LIST_IDX: {"name": LIST_IDX, "data_type": "bigint", "nullable": False},
     ROOT_ID: {"name": ROOT_ID, "data_type": "text", "nullable": False, "root_key": True},
 }
+
+
+def _concatenated(parts: list[TableSpec]) -> list[TableSpec]:
+    """`parts` of one table as one table, or as they are when their column types differ."""
+    if len(parts) == 1:
+        return parts
+    try:
+        table = pa.concat_tables([part.table for part in parts], promote_options="default")
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return parts  # dlt reconciles them item by item, as it would per page
+    json_columns = frozenset().union(*(part.json_columns for part in parts))
+    return [TableSpec(parts[0].name, parts[0].parent, table, json_columns)]
 
 
 def _destination_loads_parquet() -> bool:
@@ -126,6 +143,7 @@ class MediaItems:
         to_row: Callable[[Mapping[str, Any]], dict[str, Any]],
         use_arrow: bool = True,
         batch_items: int = DEFAULT_BATCH_ITEMS,
+        yield_rows: int = DEFAULT_YIELD_ROWS,
     ) -> None:
         self.table = table
         self._columns = columns
@@ -141,6 +159,9 @@ class MediaItems:
         self._arrow_ready: bool | None = None
         self._pending: list[Page] = []
         self._pending_items = 0
+        self._yield_rows = yield_rows
+        self._built: dict[str, list[TableSpec]] = {}
+        self._built_rows = 0
 
     def page(
         self, items: Sequence[Mapping[str, Any]], extra: Mapping[str, Any] | None = None
@@ -152,10 +173,15 @@ class MediaItems:
         self._pending.append((items, extra))
         self._pending_items += len(items)
         if self._pending_items >= self._batch_items:
-            yield from self.flush()
+            yield from self._build_pending()
 
     def flush(self) -> Iterator[Any]:
-        """Yield what is gathered (call at the end of the resource)."""
+        """Yield everything gathered (call at the end of the resource)."""
+        yield from self._build_pending()
+        yield from self._emit_built()
+
+    def _build_pending(self) -> Iterator[Any]:
+        """Build the pending pages into Arrow tables (held until `yield_rows` root rows)."""
         pages, self._pending, self._pending_items = self._pending, [], 0
         if not pages:
             return
@@ -165,13 +191,24 @@ class MediaItems:
             if len(pages) > 1:  # find the pages that do not fit; the others stay Arrow
                 for page in pages:
                     self._pending, self._pending_items = [page], len(page[0])
-                    yield from self.flush()
+                    yield from self._build_pending()
                 return
             logger.info("a page of %s goes through dlt's normalizer: %s", self.table, exc)
+            yield from self._emit_built()  # items reach dlt in the order their pages came
             yield from self._as_rows(pages)
             return
         for spec in specs:
-            yield self._mark(spec)
+            self._built.setdefault(spec.name, []).append(spec)
+        self._built_rows += specs[0].table.num_rows
+        if self._built_rows >= self._yield_rows:
+            yield from self._emit_built()
+
+    def _emit_built(self) -> Iterator[Any]:
+        """Hand the held tables to dlt, one item per table where their columns agree."""
+        built, self._built, self._built_rows = self._built, {}, 0
+        for parts in built.values():
+            for spec in _concatenated(parts):
+                yield self._mark(spec)
 
     def _arrow_enabled(self) -> bool:
         """Arrow when asked for and the destination loads parquet.
@@ -182,6 +219,11 @@ class MediaItems:
         if self._arrow_ready is None:
             self._arrow_ready = self._use_arrow and _destination_loads_parquet()
         return self._arrow_ready
+
+    def removed(self, rows: list[dict[str, Any]]) -> Iterator[Any]:
+        """Rows the source rebuilt itself (media that left an album), after what is held."""
+        yield from self._emit_built()
+        yield self.rows(rows)
 
     def rows(self, rows: list[dict[str, Any]]) -> Any:
         """Rows for dlt's normalizer, with the root table's hints."""

@@ -282,7 +282,7 @@ def pixlee_source(
         if isinstance(event, AlbumPage) and event.items:
             yield from media_items.page(event.items)
         elif isinstance(event, RemovedMedia) and event.rows:
-            yield media_items.rows(event.rows)
+            yield from media_items.removed(event.rows)
         elif isinstance(event, ScanComplete):
             yield from media_items.flush()
 
