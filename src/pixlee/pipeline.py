@@ -15,7 +15,6 @@ import dlt
 from dlt.common.pipeline import LoadInfo
 from dlt.pipeline.pipeline import Pipeline
 
-from pixlee.duckdb_session import one_duckdb_connection
 from pixlee.memory import limit_malloc_arenas
 
 PIPELINE_NAME = "pixlee_pipeline"
@@ -135,7 +134,4 @@ def run_source(
         run_kwargs.setdefault("loader_file_format", file_format)
     if full_refresh:
         run_kwargs.setdefault("refresh", "drop_sources")
-    with one_duckdb_connection(pipeline) as credentials:
-        if credentials is not None and "credentials" not in run_kwargs:
-            run_kwargs["credentials"] = credentials
-        return pipeline.run(source, **run_kwargs)
+    return pipeline.run(source, **run_kwargs)
