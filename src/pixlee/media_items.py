@@ -65,9 +65,10 @@ logging.getLogger("dlt").addFilter(_ExpectedJsonHintWarning())
 # Items built into Arrow at once: larger batches walk more memory per column and build slower.
 DEFAULT_BATCH_ITEMS = 2000
 # Root rows per Arrow item handed to dlt: dlt recomputes and validates a table's hints for
-# every item (~4 ms), so built batches are joined into fewer, larger items. Not past dlt's
-# `file_max_items` (5,000 here): an item is never split across files, and bigger files made
-# DuckDB's parallel staging inserts run out of its 256 MB cap on a 250,000-media load.
+# every item (~4 ms), so built batches are joined into fewer, larger items (up to 6,000 rows
+# with 2,000-item batches). Kept near dlt's `file_max_items` (5,000 here), since an item is
+# never split across files: 10,000-row files made DuckDB's parallel staging inserts run out of
+# its 256 MB cap on a 250,000-media load.
 DEFAULT_YIELD_ROWS = 5_000
 
 # One page of API items and the extra root columns its rows get (e.g. the `sku` it came from).
