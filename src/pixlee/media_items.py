@@ -37,6 +37,7 @@ from pixlee.arrow_tables import (
     TableSpec,
 )
 from pixlee.columns import Columns
+from pixlee.pipeline import running_pipeline_with_destination
 
 logger = logging.getLogger(__name__)
 
@@ -108,11 +109,8 @@ def _concatenated(parts: list[TableSpec]) -> list[TableSpec]:
 
 
 def _destination_loads_parquet() -> bool:
-    try:
-        pipeline = dlt.current.pipeline()
-    except Exception:
-        return False
-    if pipeline is None or pipeline.destination is None:
+    pipeline = running_pipeline_with_destination()
+    if pipeline is None:
         return False
     capabilities = pipeline.destination.capabilities()
     formats: Sequence[str] = capabilities.supported_loader_file_formats or ()

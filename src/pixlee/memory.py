@@ -15,6 +15,8 @@ import gc
 import logging
 from functools import cache
 
+import pyarrow
+
 logger = logging.getLogger(__name__)
 
 _M_ARENA_MAX = -8  # mallopt parameter, from glibc's malloc.h
@@ -49,8 +51,6 @@ def release_freed_memory() -> None:
     after building 100,000 media, handed back here.
     """
     gc.collect()
-    import pyarrow
-
     pyarrow.default_memory_pool().release_unused()
     libc = _libc()
     if libc is not None:

@@ -36,6 +36,17 @@ THROUGHPUT_DEFAULTS: dict[str, Any] = {
 }
 
 
+def running_pipeline_with_destination() -> Pipeline | None:
+    """The pipeline now running this code (inside a source), if it has a destination."""
+    try:
+        pipeline = dlt.current.pipeline()
+    except Exception:
+        return None
+    if pipeline is None or pipeline.destination is None:
+        return None
+    return pipeline
+
+
 def default_progress() -> str:
     """dlt's progress display: a bar on a terminal, log lines otherwise (CI, cron, files)."""
     return "tqdm" if sys.stderr.isatty() else "log"

@@ -35,6 +35,7 @@ from pixlee.gc_tuning import fewer_gc_passes
 from pixlee.media_items import MediaItems
 from pixlee.memory import release_freed_memory
 from pixlee.pacing import DEFAULT_RATE_LIMIT_PER_MINUTE
+from pixlee.pipeline import running_pipeline_with_destination
 from pixlee.records import album_row, catalogue_product, media_row, to_int
 from pixlee.removals import DestinationView
 from pixlee.scanning import (
@@ -66,13 +67,8 @@ def last_scan_report() -> ScanReport | None:
 
 def _destination_view() -> DestinationView | None:
     """The running pipeline's destination, to find loaded rows that left an album."""
-    try:
-        pipeline = dlt.current.pipeline()
-    except Exception:
-        return None
-    if pipeline is None or pipeline.destination is None:
-        return None
-    return DestinationView(pipeline, SOURCE_NAME)
+    pipeline = running_pipeline_with_destination()
+    return None if pipeline is None else DestinationView(pipeline, SOURCE_NAME)
 
 
 class AlbumDirectory:
