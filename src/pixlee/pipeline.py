@@ -15,6 +15,7 @@ import dlt
 from dlt.common.pipeline import LoadInfo
 from dlt.pipeline.pipeline import Pipeline
 
+from pixlee.duckdb_load import duckdb_open_while_loading
 from pixlee.memory import limit_malloc_arenas
 
 PIPELINE_NAME = "pixlee_pipeline"
@@ -133,16 +134,18 @@ def run_source(
 ) -> LoadInfo:
     """Run `source` into `pipeline`, through parquet where possible.
 
+    A local DuckDB file stays open for each whole load step (`pixlee.duckdb_load`).
     A run killed after extract leaves packages pending; dlt's `run` would load only those and
     drop the new extraction with a warning. Finishing them first makes one rerun enough.
     """
     apply_throughput_defaults()
-    if pipeline.has_pending_data and not full_refresh:
-        pipeline.normalize()
-        pipeline.load()
-    file_format = preferred_file_format(pipeline)
-    if file_format:
-        run_kwargs.setdefault("loader_file_format", file_format)
-    if full_refresh:
-        run_kwargs.setdefault("refresh", "drop_sources")
-    return pipeline.run(source, **run_kwargs)
+    with duckdb_open_while_loading(pipeline):
+        if pipeline.has_pending_data and not full_refresh:
+            pipeline.normalize()
+            pipeline.load()
+        file_format = preferred_file_format(pipeline)
+        if file_format:
+            run_kwargs.setdefault("loader_file_format", file_format)
+        if full_refresh:
+            run_kwargs.setdefault("refresh", "drop_sources")
+        return pipeline.run(source, **run_kwargs)
