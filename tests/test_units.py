@@ -102,3 +102,40 @@ def test_redaction_of_urls_registered_secrets_and_urllib3_logs(
             200,
         )
     assert "zzz9" not in caplog.text and "api_key=***" in caplog.text
+
+
+def test_album_statistics_count_odd_values_as_per_item_rules() -> None:
+    """Counted a field at a time, the statistics still follow the per-item rules: numeric
+    strings count, bools and other junk count 0, `True` only is a permission or a star."""
+    from datetime import UTC, datetime
+
+    from pixlee.derived import AlbumStatistics
+
+    items = [
+        {"content_type": "image", "has_permission": True, "is_starred": 1, "products": [{}],
+         "source": "instagram", "native_likes": 5, "native_comments": "7", "native_shares": True,
+         "native_views": None, "approved_on_date": 1_700_000_000_000},
+        {"content_type": "video", "has_permission": "true", "is_starred": True, "products": [],
+         "source": None, "native_likes": "x", "native_comments": 2.5, "native_shares": 3,
+         "approved_on_date": "1700000000500"},
+        {"content_type": None, "native_likes": 10, "approved_on_date": None},
+    ]  # fmt: skip
+    stats = AlbumStatistics(album_id=1)
+    stats.add(items[:2])
+    stats.add(iter(items[2:]))  # any iterable
+    row = stats.row(datetime(2026, 1, 1, tzinfo=UTC))
+    assert {k: v for k, v in row.items() if k not in ("album_id", "snapshot_at")} == {
+        "media_count": 3,
+        "image_count": 1,
+        "video_count": 1,
+        "permissioned_count": 1,
+        "starred_count": 1,
+        "with_products_count": 1,
+        "native_likes_total": 15,
+        "native_comments_total": 7,
+        "native_shares_total": 3,
+        "native_views_total": 0,
+        "latest_approved_at": datetime.fromtimestamp(1_700_000_000.5, tz=UTC),
+        "by_source": {"instagram": 1, "unknown": 2},
+        "derived": True,
+    }

@@ -402,6 +402,9 @@ def _array(table: str, name: str, values: Sequence[Any], data_type: str | None) 
 def _timestamps(raw: pa.Array, values: Sequence[Any]) -> pa.Array:
     """`<field>_ts` for an epoch-ms column: vectorised for ints, per value otherwise."""
     if pa.types.is_integer(raw.type):
+        low, high = (scalar.as_py() for scalar in pc.min_max(raw).values())
+        if low is None or (low >= 0 and high <= _MAX_MS):  # the usual case: one kernel, not 4
+            return raw.cast(pa.timestamp("ms", tz="UTC")).cast(TIMESTAMP_TYPE)
         plausible = pc.and_(pc.greater_equal(raw, 0), pc.less_equal(raw, _MAX_MS))
         kept = pc.if_else(plausible, raw, pa.scalar(None, pa.int64()))
         return kept.cast(pa.timestamp("ms", tz="UTC")).cast(TIMESTAMP_TYPE)

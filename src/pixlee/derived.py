@@ -23,6 +23,21 @@ def _number(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _values(items: list[Mapping[str, Any]], name: str) -> list[Any]:
+    return [item.get(name) for item in items]
+
+
+def _total(values: list[Any]) -> int:
+    """The sum of the values that are (or read as) integers; anything else counts 0."""
+    if set(map(type, values)) <= {int, type(None)}:  # the API's usual shape: a C-level sum
+        return sum(filter(None, values))
+    return sum(map(_number, values))
+
+
 @dataclass
 class AlbumStatistics:
     """Running counts for one album; `row()` is the `statistics` row once the scan completes."""
@@ -39,22 +54,24 @@ class AlbumStatistics:
     latest_approved_ms: int | None = None
 
     def add(self, items: Iterable[Mapping[str, Any]]) -> None:
-        for item in items:
-            self.media_count += 1
-            content_type = item.get("content_type")
-            self.image_count += content_type == "image"
-            self.video_count += content_type == "video"
-            self.permissioned_count += item.get("has_permission") is True
-            self.starred_count += item.get("is_starred") is True
-            self.with_products_count += bool(item.get("products"))
-            self.sources[str(item.get("source") or "unknown")] += 1
-            for counter in _NATIVE_COUNTERS:
-                self.totals[counter] += _number(item.get(counter))
-            approved = to_int(item.get("approved_on_date"))
-            if isinstance(approved, int) and (
-                self.latest_approved_ms is None or approved > self.latest_approved_ms
-            ):
-                self.latest_approved_ms = approved
+        """Count a page of items: one pass per field rather than per item and field, which
+        took ~10% of extraction's one core (100 items a page, ~12 fields each)."""
+        items = list(items)
+        self.media_count += len(items)
+        content_types = Counter(_values(items, "content_type"))
+        self.image_count += content_types["image"]
+        self.video_count += content_types["video"]
+        self.permissioned_count += sum(v is True for v in _values(items, "has_permission"))
+        self.starred_count += sum(v is True for v in _values(items, "is_starred"))
+        self.with_products_count += sum(map(bool, _values(items, "products")))
+        self.sources.update(str(v or "unknown") for v in _values(items, "source"))
+        for counter in _NATIVE_COUNTERS:
+            self.totals[counter] += _total(_values(items, counter))
+        approved = [v for v in map(to_int, _values(items, "approved_on_date")) if _is_int(v)]
+        if approved:
+            latest = max(approved)
+            if self.latest_approved_ms is None or latest > self.latest_approved_ms:
+                self.latest_approved_ms = latest
 
     def row(self, snapshot_at: datetime) -> dict[str, Any]:
         return {
