@@ -8,6 +8,7 @@ ran requests in parallel.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter, deque
 from dataclasses import dataclass
 
@@ -37,10 +38,17 @@ class Stats:
         self._rate_limited = 0
         self._in_flight = 0
         self._max_concurrent = 0
+        # wall-clock arrival of the first and the last request: benchmarks tell a client's
+        # request pace from its start-up and wind-down with them
+        self._first_at: float | None = None
+        self._last_at: float | None = None
 
     def enter(self) -> None:
         """A request started (called before any latency, so overlap is measured)."""
         with self._lock:
+            now = time.time()
+            self._first_at = self._first_at or now
+            self._last_at = now
             self._in_flight += 1
             self._max_concurrent = max(self._max_concurrent, self._in_flight)
 
@@ -99,6 +107,7 @@ class Stats:
             self._records.clear()
             self._rate_limited = 0
             self._max_concurrent = self._in_flight
+            self._first_at = self._last_at = None
 
     def snapshot(self) -> dict[str, object]:
         """A JSON-able summary for the control plane."""
@@ -112,4 +121,6 @@ class Stats:
                 "rate_limited": self._rate_limited,
                 "max_concurrent": self._max_concurrent,
                 "in_flight": self._in_flight,
+                "first_request_at": self._first_at,
+                "last_request_at": self._last_at,
             }
