@@ -172,3 +172,20 @@ def test_single_media_lookup(shared_sim: Simulator) -> None:
 def test_bad_base_url_is_a_config_error() -> None:
     with pytest.raises(PixleeConfigError, match="base_url must be an http"):
         PixleeClient(api_key=KEY, base_url="distillery.pixlee.co/api/v2")
+
+
+def test_proxy_from_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment is read once, when the client is made (not on every request), and a
+    proxy set there still carries every request."""
+    with canned_server(Canned(body={**PAGE, "data": [{"album_photo_id": 1}]})) as proxy:
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", proxy.base_url.split("/api/v2")[0])
+        client = _client("http://pixlee.invalid/api/v2")
+        monkeypatch.delenv("HTTP_PROXY")  # already read
+        got = list(client.iter_album_photos(7))
+    assert [[i["album_photo_id"] for i in p.items] for p in got] == [[1]]
+    # a proxy receives the absolute URL of the API
+    assert [p.split("?")[0] for p in proxy.paths] == [
+        "http://pixlee.invalid/api/v2/albums/7/photos"
+    ]
