@@ -235,3 +235,30 @@ def test_context_manager_and_kwargs() -> None:
         requests.get(sim.base_url + "/albums", timeout=5)
     with pytest.raises(RuntimeError):
         _ = Simulator(albums=1, media_per_album=1).base_url  # not started
+
+
+def test_config_says_when_every_item_is_serialized(
+    make_sim: Callable[..., Simulator], http: requests.Session
+) -> None:
+    """Benchmarks wait for `prewarmed` so the warm-up thread does not slow measured requests."""
+    cold = make_sim(prewarm=False)
+    assert http.get(cold.root_url + "/_sim/config").json()["prewarmed"] is False
+    warm = make_sim(prewarm=True)
+    deadline = time.monotonic() + 30
+    while not http.get(warm.root_url + "/_sim/config").json()["prewarmed"]:
+        assert time.monotonic() < deadline, "prewarm never finished"
+        time.sleep(0.05)
+    assert all(photo.fragments is not None for photo in warm.world._photos.values())
+    assert http.get(cold.root_url + "/_sim/config").json()["prewarmed"] is False
+
+
+def test_first_and_last_request_times_are_recorded(sim: Simulator, http: requests.Session) -> None:
+    before = time.time()
+    get(http, sim, "/albums")
+    get(http, sim, "/albums")
+    after = time.time()
+    snapshot = http.get(sim.root_url + "/_sim/stats").json()
+    assert before <= snapshot["first_request_at"] <= snapshot["last_request_at"] <= after
+    http.post(sim.root_url + "/_sim/stats/reset", json={})
+    snapshot = http.get(sim.root_url + "/_sim/stats").json()
+    assert (snapshot["first_request_at"], snapshot["last_request_at"]) == (None, None)

@@ -131,4 +131,5 @@ class ControlPlane:
             "max_per_page": cfg.max_per_page,
             "cache_ttl_seconds": cfg.cache_ttl_seconds,
             "account_id": self.app.world.account_id,
+            "prewarmed": self.app.world.prewarmed.is_set(),
         }

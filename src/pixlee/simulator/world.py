@@ -99,6 +99,9 @@ class World:
         self._churn_stop = threading.Event()
         self._churn_thread: threading.Thread | None = None
         self._closing = threading.Event()
+        # set once `prewarm` has serialized every photo (benchmarks wait for it: the warm-up
+        # thread competes with requests for the simulator's GIL)
+        self.prewarmed = threading.Event()
         self.mutations = 0
 
     # ------------------------------------------------------------------ time and ids
@@ -560,12 +563,13 @@ class World:
         done = 0
         for start in range(0, len(photos), batch):
             if stop is not None and stop.is_set():
-                break
+                return done
             with self._lock:
                 for photo in photos[start : start + batch]:
                     if photo.fragments is None:
                         photo_fragments(photo, self._products)
                         done += 1
+        self.prewarmed.set()
         return done
 
     def start_prewarm(self) -> threading.Thread:
