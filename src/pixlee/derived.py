@@ -18,13 +18,13 @@ from pixlee.records import to_int, to_timestamp
 _NATIVE_COUNTERS = ("native_likes", "native_comments", "native_shares", "native_views")
 
 
-def _number(value: Any) -> int:
-    value = to_int(value)
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value: Any) -> int:
+    value = to_int(value)
+    return value if _is_int(value) else 0
 
 
 def _values(items: list[Mapping[str, Any]], name: str) -> list[Any]:
