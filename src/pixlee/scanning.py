@@ -134,6 +134,17 @@ def _key(item: dict[str, Any]) -> Any:
     return to_int(item.get("album_photo_id"))
 
 
+def _unseen(items: list[dict[str, Any]], seen: set[Any]) -> list[dict[str, Any]]:
+    """The items whose key is not in `seen` (a repeat within `items` too); adds their keys."""
+    fresh = []
+    for item in items:
+        key = _key(item)
+        if key not in seen:
+            seen.add(key)
+            fresh.append(item)
+    return fresh
+
+
 class AlbumScanner:
     """Reads albums as events for the source's transformers, keeping per-album cursors."""
 
@@ -200,8 +211,7 @@ class AlbumScanner:
         )
         for page in pages:
             pages_read += 1
-            fresh = [item for item in page.items if _key(item) not in seen]
-            seen.update(_key(item) for item in fresh)
+            fresh = _unseen(page.items, seen)
             newest = max([newest, *(_approved_ms(item) for item in fresh)])
             yield AlbumPage(album_id, page.page, fresh, full)
             reached_old = (
@@ -240,11 +250,8 @@ class AlbumScanner:
             for page in self._client.iter_album_photos(
                 album_id, filters=self._filters, sort=INCREMENTAL_SORT, unique_id=unique_id
             ):
-                missed.extend(
-                    item
-                    for item in page.items
-                    if _key(item) not in seen and _approved_ms(item) >= threshold
-                )
+                recent = [item for item in page.items if _approved_ms(item) >= threshold]
+                missed.extend(_unseen(recent, seen))
                 if (
                     page.page >= pages
                     or not page.items
@@ -254,7 +261,6 @@ class AlbumScanner:
             if not missed:
                 return
             logger.info("album %s: %d item(s) hidden by paging drift found", album_id, len(missed))
-            seen.update(_key(item) for item in missed)
             yield AlbumPage(album_id, 0, missed, full)
 
     def _reconcile(self, album_id: int, seen: set[Any]) -> Iterator[ScanEvent]:

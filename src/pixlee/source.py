@@ -218,6 +218,9 @@ def pixlee_source(
         ids = configured_albums
         if ids is None:
             ids = [album["id"] for album in directory.albums() if isinstance(album["id"], int)]
+        # once each: GET /albums pages over moving data too, and `media` relies on one scan
+        # per album and run to hand dlt each album_photo_id once (see MediaItems)
+        ids = list(dict.fromkeys(ids))
         read_ahead = ReadAhead(max_in_flight)
         scanner = AlbumScanner(
             client,
