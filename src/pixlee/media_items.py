@@ -19,7 +19,7 @@ from typing import Any
 import dlt
 import pyarrow as pa
 from dlt.common.destination.utils import resolve_merge_strategy
-from dlt.common.schema.typing import TColumnSchema
+from dlt.common.schema.typing import TColumnSchema, TDeleteInsertStrategyDict
 from dlt.common.schema.utils import get_columns_names_with_prop
 from dlt.common.typing import TTableNames
 from dlt.extract.hints import TResourceNestedHints
@@ -67,9 +67,8 @@ logging.getLogger("dlt").addFilter(_ExpectedJsonHintWarning())
 DEFAULT_BATCH_ITEMS = 2000
 # Root rows per Arrow item handed to dlt: dlt recomputes and validates a table's hints for
 # every item (~4 ms), so built batches are joined into fewer, larger items (up to 6,000 rows
-# with 2,000-item batches). Kept near dlt's `file_max_items` (5,000 here), since an item is
-# never split across files: 10,000-row files made DuckDB's parallel staging inserts run out of
-# its 256 MB cap on a 250,000-media load.
+# with 2,000-item batches). At most dlt's `file_max_items` (10,000 here), since an item is
+# never split across files: two items make one file.
 DEFAULT_YIELD_ROWS = 5_000
 
 # One page of API items and the extra root columns its rows get (e.g. the `sku` it came from).
@@ -133,6 +132,12 @@ class MediaItems:
     item as a row for dlt's normalizer. Pages are gathered into batches of about `batch_items`
     items before they become Arrow tables: dlt re-validates the table schema for every Arrow
     item it receives (~5 ms), so per-page tables would cost more than building them.
+
+    `unique_per_run`: the caller hands each primary key at most once per run (the album
+    scanner drops repeats). The root table then tells dlt its staging rows are already
+    deduplicated, so a delete-insert merge skips its ROW_NUMBER pass over the root and every
+    child table: measured on 200,000 media, load 11.5 → 9.6 s and, without that window's
+    memory, DuckDB loads as fast under a 192 MB cap as under 256 MB.
     """
 
     def __init__(
@@ -145,8 +150,11 @@ class MediaItems:
         use_arrow: bool = True,
         batch_items: int = DEFAULT_BATCH_ITEMS,
         yield_rows: int = DEFAULT_YIELD_ROWS,
+        unique_per_run: bool = False,
     ) -> None:
         self.table = table
+        self._unique_per_run = unique_per_run
+        self._write_disposition: TDeleteInsertStrategyDict | None = None
         self._columns = columns
         self._nested_columns = dict(nested_columns)
         self._max_nesting = max_nesting
@@ -263,14 +271,37 @@ class MediaItems:
         decides it the same way, from the table the resource is about to create, so it holds
         from the first load on.
         """
-        resource = dlt.current.resource()
-        table = resource.compute_table_schema(meta=TableNameMeta(self.table))
-        table["name"] = self.table
-        strategy = resolve_merge_strategy({**schema.tables, self.table: table}, table)
+        strategy, table = self._merge_strategy(schema)
         if strategy == "scd2":
             raise NotArrowable("scd2 merges hash whole rows; dlt's normalizer does that")
         primary_key = get_columns_names_with_prop(table, "primary_key", include_incomplete=True)
         return primary_key, strategy in ("upsert", "insert-only", "cdc")
+
+    def _merge_strategy(self, schema: dlt.Schema) -> tuple[str | None, Any]:
+        """The merge strategy dlt will use for the root table, and that table's hints."""
+        resource = dlt.current.resource()
+        table = resource.compute_table_schema(meta=TableNameMeta(self.table))
+        table["name"] = self.table
+        return resolve_merge_strategy({**schema.tables, self.table: table}, table), table
+
+    def _deduplicated_merge(self) -> TDeleteInsertStrategyDict | None:
+        """dlt's write disposition saying the staged rows need no deduplication, when true.
+
+        Only for delete-insert (the strategy dlt picks for DuckDB, Postgres and other SQL
+        destinations): it is the strategy whose merge deduplicates, and the one with the flag.
+        """
+        if not self._unique_per_run:
+            return None
+        if self._write_disposition is None:
+            strategy, _ = self._merge_strategy(dlt.current.source_schema())
+            self._write_disposition = {
+                "disposition": "merge",
+                "strategy": "delete-insert",
+                "deduplicated": strategy == "delete-insert",
+            }
+        if not self._write_disposition["deduplicated"]:
+            return None
+        return self._write_disposition
 
     def _known_types(self, schema: dlt.Schema, table: str) -> dict[str, str]:
         hints = self._columns if table == self.table else self._child_columns.get(table, {})
@@ -328,5 +359,8 @@ class MediaItems:
             **(extra_columns or {}),
         }
         return dlt.mark.make_hints(
-            table_name=self.table, columns=columns, nested_hints=nested or None
+            table_name=self.table,
+            columns=columns,
+            nested_hints=nested or None,
+            write_disposition=self._deduplicated_merge(),
         )
