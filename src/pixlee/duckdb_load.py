@@ -26,6 +26,8 @@ import dlt
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.pipeline.pipeline import Pipeline
 
+from pixlee.memory import release_freed_memory
+
 # jobs in parallel while the database stays open: on 2 cores 3-4 loaded fastest (1: +15%,
 # 20: +15% and more memory)
 LOAD_WORKERS = 3
@@ -67,6 +69,9 @@ def duckdb_open_while_loading(pipeline: Pipeline) -> Iterator[None]:
     def load_with_database_open(*args: Any, **kwargs: Any) -> Any:
         import duckdb
 
+        # what extraction freed after the source's own release (dlt's writers, the last
+        # items): ~25 MB at 200,000 media that DuckDB can use instead
+        release_freed_memory()
         if dlt.config.get("load.workers") is None:
             kwargs.setdefault("workers", LOAD_WORKERS)
         # the same connect arguments as dlt's pool: DuckDB refuses a second configuration
