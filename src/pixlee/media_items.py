@@ -301,7 +301,7 @@ class MediaItems:
             }
         if not self._write_disposition["deduplicated"]:
             return None
-        return self._write_disposition
+        return self._write_disposition.copy()  # dlt takes the dict apart
 
     def _known_types(self, schema: dlt.Schema, table: str) -> dict[str, str]:
         hints = self._columns if table == self.table else self._child_columns.get(table, {})

@@ -271,6 +271,7 @@ def pixlee_source(
         MAX_TABLE_NESTING,
         media_row,
         use_arrow,
+        unique_per_run=True,  # each album is scanned once per run and drops its repeats
     )
 
     @dlt.transformer(
