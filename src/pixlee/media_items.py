@@ -154,7 +154,7 @@ class MediaItems:
     ) -> None:
         self.table = table
         self._unique_per_run = unique_per_run
-        self._write_disposition: TDeleteInsertStrategyDict | None = None
+        self._deduplicated: bool | None = None  # decided on first use, inside extraction
         self._columns = columns
         self._nested_columns = dict(nested_columns)
         self._max_nesting = max_nesting
@@ -292,16 +292,12 @@ class MediaItems:
         """
         if not self._unique_per_run:
             return None
-        if self._write_disposition is None:
+        if self._deduplicated is None:
             strategy, _ = self._merge_strategy(dlt.current.source_schema())
-            self._write_disposition = {
-                "disposition": "merge",
-                "strategy": "delete-insert",
-                "deduplicated": strategy == "delete-insert",
-            }
-        if not self._write_disposition["deduplicated"]:
+            self._deduplicated = strategy == "delete-insert"
+        if not self._deduplicated:
             return None
-        return self._write_disposition.copy()  # dlt takes the dict apart
+        return {"disposition": "merge", "strategy": "delete-insert", "deduplicated": True}
 
     def _known_types(self, schema: dlt.Schema, table: str) -> dict[str, str]:
         hints = self._columns if table == self.table else self._child_columns.get(table, {})

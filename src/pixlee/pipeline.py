@@ -34,7 +34,8 @@ THROUGHPUT_DEFAULTS: dict[str, Any] = {
     # DuckDB's merge would otherwise take up to 80% of RAM; with a cap it spills to disk.
     # Measured at 200,000 media with `media` declared deduplicated (no ROW_NUMBER window in
     # the merge): 256 MB and 192 MB load equally fast (9.6-9.7 s), 192 MB peaks 60 MB lower;
-    # 160 MB is as fast again, 128 MB runs out of memory (3 parallel staging inserts).
+    # 160 MB ran out of memory in the media merge (10,000-row files), 128 MB in the staging
+    # inserts. Checked at 192 MB: a 400,000-media load, a 252,500-media full reload.
     "destination.duckdb.credentials.global_config": {"memory_limit": "192MB"},
     # staging tables hold a full copy of the last load until the next one: empty them after
     # each load (a DuckDB file half the size, and less for its checkpoint to write)
