@@ -88,6 +88,29 @@ class DestinationView:
         schema = self._schema()
         return bool(schema and table in schema.tables and "columns" in schema.tables[table])
 
+    def is_empty(self, table: str) -> bool | None:
+        """Whether `table` holds no rows at the destination (True when it or the dataset does
+        not exist); None when it cannot tell, e.g. the destination is not SQL or unreachable."""
+        try:
+            # a pipeline's very first run has not stored the schema yet: the dataset is the same
+            if self._schema_name in self._pipeline.schemas:
+                client = self._pipeline.sql_client(self._schema_name)
+            else:
+                client = self._pipeline.sql_client()
+            with client:
+                name = client.make_qualified_table_name(table)
+                with client.execute_query(f"SELECT 1 FROM {name} LIMIT 1") as cursor:
+                    return cursor.fetchone() is None
+        except Exception as exc:
+            if _is_undefined_relation(exc):
+                return True
+            logger.info(
+                "could not tell whether %s is empty at the destination (%s)",
+                table,
+                type(exc).__name__,
+            )
+            return None
+
     def present_keys(self, table: str, key: str, where: dict[str, Any]) -> set[Any] | None:
         """Keys of rows not marked removed that match `where`; None when it cannot tell."""
         schema = self._schema()
@@ -177,6 +200,18 @@ def _set_path(row: dict[str, Any], path: str, value: Any) -> None:
     for part in parts[:-1]:
         node = node.setdefault(part, {})
     node[parts[-1]] = value
+
+
+def _is_undefined_relation(exc: BaseException) -> bool:
+    """Strictly dlt's own "no such table or dataset" error, not a message that looks like it."""
+    from dlt.destinations.exceptions import DatabaseUndefinedRelation
+
+    current: BaseException | None = exc
+    while current is not None:
+        if isinstance(current, DatabaseUndefinedRelation):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _is_missing_relation(exc: BaseException) -> bool:

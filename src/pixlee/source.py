@@ -30,6 +30,7 @@ from pixlee.columns import (
 )
 from pixlee.concurrency import DEFAULT_MAX_IN_FLIGHT, ReadAhead, interleave
 from pixlee.derived import AlbumStatistics, CategoryCounter
+from pixlee.duckdb_load import local_duckdb_file
 from pixlee.errors import PixleeConfigError, PixleeNotFoundError
 from pixlee.gc_tuning import fewer_gc_passes
 from pixlee.media_items import MediaItems
@@ -69,6 +70,18 @@ def _destination_view() -> DestinationView | None:
     """The running pipeline's destination, to find loaded rows that left an album."""
     pipeline = running_pipeline_with_destination()
     return None if pipeline is None else DestinationView(pipeline, SOURCE_NAME)
+
+
+def _destination_table_empty(table: str) -> bool | None:
+    """Whether the running pipeline's local DuckDB file holds no rows in `table`.
+
+    None (cannot tell) for any other destination: asking a warehouse would open a connection
+    in the middle of extraction (and may wake a suspended warehouse), so those runs merge.
+    """
+    pipeline = running_pipeline_with_destination()
+    if pipeline is None or local_duckdb_file(pipeline) is None:
+        return None
+    return DestinationView(pipeline, SOURCE_NAME).is_empty(table)
 
 
 class AlbumDirectory:
@@ -272,6 +285,7 @@ def pixlee_source(
         media_row,
         use_arrow,
         unique_per_run=True,  # each album is scanned once per run and drops its repeats
+        destination_is_empty=_destination_table_empty,  # then a first load appends
     )
 
     @dlt.transformer(
