@@ -19,7 +19,14 @@ import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 from dlt.pipeline.pipeline import Pipeline
 
-from pixlee.duckdb_load import LOAD_WORKERS, duckdb_open_while_loading, local_duckdb_file
+import pixlee.duckdb_load
+from pixlee.duckdb_load import (
+    CHECKPOINT_MEMORY_LIMIT,
+    LOAD_WORKERS,
+    duckdb_open_while_loading,
+    local_duckdb_file,
+)
+from pixlee.pipeline import apply_throughput_defaults
 
 
 def _pipeline(tmp_path: Path, destination: Any, name: str = "held") -> Pipeline:
@@ -88,3 +95,34 @@ def test_a_failed_load_lets_the_file_go_too(tmp_path: Path) -> None:
         pipeline.run([{"id": "not a number"}], table_name="numbers")
     assert "load" not in vars(pipeline)
     assert _opens_in_another_process(database)
+
+
+def test_the_closing_checkpoint_runs_under_a_lower_cap_unless_the_user_set_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lowered: list[str] = []
+    real = pixlee.duckdb_load._lower_memory_limit
+
+    def spy(connection: Any, limit: str) -> None:
+        real(connection, limit)
+        (setting,) = connection.execute("SELECT current_setting('memory_limit')").fetchone()
+        lowered.append(setting)
+
+    monkeypatch.setattr(pixlee.duckdb_load, "_lower_memory_limit", spy)
+    apply_throughput_defaults()  # the project's cap for the load
+    pipeline = _pipeline(tmp_path, dlt.destinations.duckdb(str(tmp_path / "x.duckdb")))
+    with duckdb_open_while_loading(pipeline):
+        pipeline.run([{"id": n} for n in range(3)], table_name="numbers")
+    assert CHECKPOINT_MEMORY_LIMIT == "128MB"
+    assert lowered == ["122.0 MiB"]  # as DuckDB reports 128 MB
+    with pipeline.sql_client() as client:
+        assert client.execute_sql("SELECT id FROM numbers ORDER BY id") == [(0,), (1,), (2,)]
+
+    lowered.clear()  # a cap of the user's own is theirs for the checkpoint too
+    monkeypatch.setenv(
+        "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG", '{"memory_limit": "300MB"}'
+    )
+    other = _pipeline(tmp_path, dlt.destinations.duckdb(str(tmp_path / "y.duckdb")), "other")
+    with duckdb_open_while_loading(other):
+        other.run([{"id": 1}], table_name="numbers")
+    assert lowered == []

@@ -18,6 +18,7 @@ DuckDB out of its 256 MB cap on a 250,000-media load; 3 did not at 200,000).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -28,14 +29,28 @@ from dlt.pipeline.pipeline import Pipeline
 
 from pixlee.memory import release_freed_memory
 
+logger = logging.getLogger(__name__)
+
 # jobs in parallel while the database stays open: on 2 cores 3-4 loaded fastest (1: +15%,
 # 20: +15% and more memory)
 LOAD_WORKERS = 3
+# DuckDB's memory cap while loading (`pixlee.pipeline.THROUGHPUT_DEFAULTS`), and the lower one
+# for the checkpoint when the database closes after the load: that checkpoint only writes what
+# the load committed, and under the load's cap it grew the process by ~215 MB at 200,000 media
+# (~150 MB under this one, measured; the peak of the run then lies in the load itself).
+LOAD_MEMORY_LIMIT = "192MB"
+CHECKPOINT_MEMORY_LIMIT = "128MB"
 
 
 def local_duckdb_file(pipeline: Pipeline) -> tuple[str, dict[str, Any]] | None:
     """The database file of `pipeline`'s DuckDB destination and the config dlt's pool connects
     with, when dlt opens the file itself (not for a connection the user passed)."""
+    location = _local_duckdb(pipeline)
+    return None if location is None else (location[0], location[1])
+
+
+def _local_duckdb(pipeline: Pipeline) -> tuple[str, dict[str, Any], Any] | None:
+    """As `local_duckdb_file`, plus the configured `memory_limit` (None when not set)."""
     destination = pipeline.destination
     if destination is None or destination.destination_type != "dlt.destinations.duckdb":
         return None
@@ -52,18 +67,19 @@ def local_duckdb_file(pipeline: Pipeline) -> tuple[str, dict[str, Any]] | None:
         return None
     # as DuckDbConnectionPool.borrow_conn: only these settings go to connect()
     global_config = credentials.global_config or {}
-    return database, {k: v for k, v in global_config.items() if k == "custom_user_agent"}
+    connect_config = {k: v for k, v in global_config.items() if k == "custom_user_agent"}
+    return database, connect_config, global_config.get("memory_limit")
 
 
 @contextmanager
 def duckdb_open_while_loading(pipeline: Pipeline) -> Iterator[None]:
     """Within the block, every `pipeline.load` (also the one `pipeline.run` makes) holds its
     DuckDB file open from its first job to its last; a no-op for any other destination."""
-    location = local_duckdb_file(pipeline)
+    location = _local_duckdb(pipeline)
     if location is None:
         yield
         return
-    database, connect_config = location
+    database, connect_config, memory_limit = location
     load: Callable[..., Any] = pipeline.load
 
     def load_with_database_open(*args: Any, **kwargs: Any) -> Any:
@@ -79,6 +95,8 @@ def duckdb_open_while_loading(pipeline: Pipeline) -> Iterator[None]:
         try:
             return load(*args, **kwargs)
         finally:
+            if memory_limit == LOAD_MEMORY_LIMIT:  # ours, not one the user chose
+                _lower_memory_limit(held, CHECKPOINT_MEMORY_LIMIT)
             held.close()  # the last connection: DuckDB checkpoints once, here
 
     pipeline.load = load_with_database_open  # type: ignore[method-assign]
@@ -86,3 +104,11 @@ def duckdb_open_while_loading(pipeline: Pipeline) -> Iterator[None]:
         yield
     finally:
         del pipeline.load
+
+
+def _lower_memory_limit(connection: Any, limit: str) -> None:
+    """Best effort: a checkpoint under the load's cap is still correct, only larger."""
+    try:
+        connection.execute(f"SET memory_limit = '{limit}'")
+    except Exception as exc:  # e.g. DuckDB could not evict enough at once
+        logger.info("kept DuckDB's memory limit for the closing checkpoint: %s", exc)

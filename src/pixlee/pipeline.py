@@ -15,7 +15,7 @@ import dlt
 from dlt.common.pipeline import LoadInfo
 from dlt.pipeline.pipeline import Pipeline
 
-from pixlee.duckdb_load import duckdb_open_while_loading
+from pixlee.duckdb_load import LOAD_MEMORY_LIMIT, duckdb_open_while_loading
 from pixlee.memory import limit_malloc_arenas
 
 PIPELINE_NAME = "pixlee_pipeline"
@@ -36,7 +36,7 @@ THROUGHPUT_DEFAULTS: dict[str, Any] = {
     # the merge): 256 MB and 192 MB load equally fast (9.6-9.7 s), 192 MB peaks 60 MB lower;
     # 160 MB ran out of memory in the media merge (10,000-row files), 128 MB in the staging
     # inserts. Checked at 192 MB: a 400,000-media load, a 252,500-media full reload.
-    "destination.duckdb.credentials.global_config": {"memory_limit": "192MB"},
+    "destination.duckdb.credentials.global_config": {"memory_limit": LOAD_MEMORY_LIMIT},
     # staging tables hold a full copy of the last load until the next one: empty them after
     # each load (a DuckDB file half the size, and less for its checkpoint to write)
     "load.truncate_staging_dataset": True,
