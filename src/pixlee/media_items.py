@@ -19,10 +19,7 @@ from typing import Any
 import dlt
 import pyarrow as pa
 from dlt.common.destination.utils import resolve_merge_strategy
-from dlt.common.schema.typing import (
-    TColumnSchema,
-    TDeleteInsertStrategyDict,
-)
+from dlt.common.schema.typing import TColumnSchema, TDeleteInsertStrategyDict
 from dlt.common.schema.utils import get_columns_names_with_prop, has_table_seen_data
 from dlt.common.typing import TTableNames
 from dlt.extract.hints import TResourceNestedHints
@@ -306,9 +303,7 @@ class MediaItems:
         Deduplicated delete-insert only: the strategy dlt picks for DuckDB, Postgres and other
         SQL destinations, the one whose merge deduplicates, and the one with the flag.
         """
-        if self._disposition is None:
-            self._disposition = self._decide_disposition()
-        if self._disposition == "append":
+        if self._appending():
             return {"disposition": "append"}
         if self._disposition == "deduplicated":
             merge: TDeleteInsertStrategyDict = {
@@ -318,6 +313,12 @@ class MediaItems:
             }
             return merge
         return dlt.current.resource().write_disposition
+
+    def _appending(self) -> bool:
+        """Whether this run appends (decided on first use)."""
+        if self._disposition is None:
+            self._disposition = self._decide_disposition()
+        return self._disposition == "append"
 
     def _decide_disposition(self) -> str:
         if not self._unique_per_run:
@@ -387,11 +388,10 @@ class MediaItems:
             }
             # child tables load as their root table does (dlt takes a nested table's own
             # disposition over its root's)
-            self._write_disposition()
             hints = dlt.mark.make_hints(
                 table_name=spec.name,
                 parent_table_name=spec.parent,
-                write_disposition="append" if self._disposition == "append" else "merge",
+                write_disposition="append" if self._appending() else "merge",
                 primary_key=[],
                 columns=columns,
             )
