@@ -187,3 +187,56 @@ def test_a_batch_builds_the_same_whatever_earlier_batches_held(later: list[Any])
     assert _built(warmed, first) != NotArrowable
     fresh = MediaTables("media", naming, 2, lambda table: {})
     assert _built(warmed, then) == _built(fresh, then)
+
+
+def test_child_rows_link_to_their_parents_by_position() -> None:
+    """Child ids are `<parent id>.<list position>` and every child row carries its parent's and
+    root's ids, down two levels, across empty, missing and mixed lists (computed in Arrow)."""
+    naming = dlt.Schema("arrow_units").naming
+    items = [
+        {"id": 1, "mentions": ["a", None, "b"], "tags": [{"k": 1}, "x"],
+         "products": [{"sku": "p1", "links": [{"u": "1"}, {"u": "2"}]}, {"sku": "p2"}]},
+        {"id": 2, "mentions": [], "tags": None, "products": None},
+        {"id": 3, "mentions": None, "tags": ["y"],
+         "products": [{"sku": "p3", "links": [{"u": "3"}]}]},
+    ]  # fmt: skip
+    specs = {
+        spec.name: spec.table.to_pylist()
+        for spec in MediaTables("media", naming, 2, lambda table: {}).build(
+            [(items[:2], None), (items[2:], None)], "load-1"
+        )
+    }
+    roots = [row["_dlt_id"] for row in specs["media"]]
+    assert len(set(roots)) == 3
+
+    def linked(table: str, parents: list[str], roots_of: list[str]) -> list[tuple[Any, ...]]:
+        return [
+            (
+                parents.index(row["_dlt_parent_id"]),
+                row["_dlt_list_idx"],
+                row["_dlt_id"] == f"{row['_dlt_parent_id']}.{row['_dlt_list_idx']}",
+                row["_dlt_root_id"] == roots_of[parents.index(row["_dlt_parent_id"])],
+            )
+            for row in specs[table]
+        ]
+
+    assert [row["value"] for row in specs["media__mentions"]] == ["a", None, "b"]
+    assert linked("media__mentions", roots, roots) == [
+        (0, 0, True, True), (0, 1, True, True), (0, 2, True, True)
+    ]  # fmt: skip
+    assert [(row.get("k"), row.get("value")) for row in specs["media__tags"]] == [
+        (1, None), (None, "x"), (None, "y")
+    ]  # fmt: skip
+    assert linked("media__tags", roots, roots) == [
+        (0, 0, True, True), (0, 1, True, True), (2, 0, True, True)
+    ]  # fmt: skip
+    products = [row["_dlt_id"] for row in specs["media__products"]]
+    assert [row["sku"] for row in specs["media__products"]] == ["p1", "p2", "p3"]
+    assert linked("media__products", roots, roots) == [
+        (0, 0, True, True), (0, 1, True, True), (2, 0, True, True)
+    ]  # fmt: skip
+    product_roots = [row["_dlt_root_id"] for row in specs["media__products"]]
+    assert [row["u"] for row in specs["media__products__links"]] == ["1", "2", "3"]
+    assert linked("media__products__links", products, product_roots) == [
+        (0, 0, True, True), (0, 1, True, True), (2, 0, True, True)
+    ]  # fmt: skip
