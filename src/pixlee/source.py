@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -111,6 +112,28 @@ class AlbumDirectory:
             for album in self.albums()
             if album.get("album_type") == "category" and isinstance(album.get("id"), int)
         }
+
+
+@dataclass
+class _RunState:
+    """What one run of the source gathers as it reads. A source object can be run again (a
+    second `pipeline.run(source)`): that run must read the album list afresh, take a new
+    statistics snapshot and reload every product it sees, not skip those the last run saw."""
+
+    directory: AlbumDirectory
+    report: ScanReport
+    snapshot_at: datetime = field(default_factory=lambda: datetime.now(tz=UTC))
+    seen_products: set[Any] = field(default_factory=set)
+    album_statistics: dict[int, AlbumStatistics] = field(default_factory=dict)
+    categories: CategoryCounter = field(default_factory=CategoryCounter)
+
+
+def _current_load_id() -> str | None:
+    """The load package being extracted now (None outside a pipeline run)."""
+    try:
+        return str(dlt.current.load_package_state()["load_id"])
+    except Exception:
+        return None
 
 
 def _normalise_album_ids(album_ids: Sequence[Any] | None) -> list[int] | None:
@@ -214,12 +237,24 @@ def pixlee_source(
     )
     configured_albums = _normalise_album_ids(album_ids)
     configured_skus = _normalise_skus(skus)
-    directory = AlbumDirectory(client)
-    snapshot_at = datetime.now(tz=UTC)
     reconcile_seconds = parse_reconcile(reconcile)
-    report = ScanReport(requests=client.stats)
-    global _last_report
-    _last_report = report
+    runs: dict[str | None, _RunState] = {}
+
+    def this_run() -> _RunState:
+        """This run's state: created by the first resource that asks during a run (every
+        resource of a run extracts into the same load package)."""
+        global _last_report
+        load_id = _current_load_id()
+        run = runs.get(load_id)
+        if run is None:
+            runs.clear()
+            run = runs[load_id] = _RunState(
+                AlbumDirectory(client), ScanReport(requests=client.stats)
+            )
+            _last_report = run.report
+        return run
+
+    this_run()  # `last_scan_report()` is this source's from its creation on
 
     @dlt.resource(
         name="albums",
@@ -229,14 +264,16 @@ def pixlee_source(
     )
     def albums() -> Iterator[list[dict[str, Any]]]:
         """Every album GET /albums lists (standard, product and category albums)."""
-        yield directory.albums()
+        yield this_run().directory.albums()
 
     @dlt.resource(name="album_pages", selected=False)
     def album_pages() -> Iterator[ScanEvent]:
         """Each configured album's scan events, then one ScanComplete marker."""
+        state = this_run()
         ids = configured_albums
         if ids is None:
-            ids = [album["id"] for album in directory.albums() if isinstance(album["id"], int)]
+            albums = state.directory.albums()
+            ids = [album["id"] for album in albums if isinstance(album["id"], int)]
         # once each: GET /albums pages over moving data too, and `media` relies on one scan
         # per album and run to hand dlt each album_photo_id once (see MediaItems)
         ids = list(dict.fromkeys(ids))
@@ -254,9 +291,9 @@ def pixlee_source(
             sort=sort,
             reconcile_seconds=reconcile_seconds,
             overlap_minutes=incremental_overlap_minutes,
-            now=snapshot_at,
+            now=state.snapshot_at,
             destination=_destination_view(),
-            report=report,
+            report=state.report,
             read_ahead=read_ahead.window,
         )
 
@@ -271,7 +308,7 @@ def pixlee_source(
                         album_id,
                         exc,
                     )
-                    report.not_found.append(f"album {album_id}")
+                    state.report.not_found.append(f"album {album_id}")
                 finally:
                     read_ahead.finished()
 
@@ -313,8 +350,6 @@ def pixlee_source(
         elif isinstance(event, ScanComplete):
             yield from media_items.flush()
 
-    seen_products: set[Any] = set()
-
     @dlt.transformer(
         data_from=album_pages,
         name="products",
@@ -326,6 +361,7 @@ def pixlee_source(
         """Each product tagged on the media read, once per run (the version first seen)."""
         if not isinstance(event, AlbumPage):
             return
+        seen_products = this_run().seen_products
         batch = []
         for item in event.items:
             for product in item.get("products") or []:
@@ -339,8 +375,6 @@ def pixlee_source(
         if batch:
             yield batch
 
-    album_statistics: dict[int, AlbumStatistics] = {}
-
     @dlt.transformer(
         data_from=album_pages,
         name="statistics",
@@ -353,14 +387,13 @@ def pixlee_source(
     )
     def statistics(event: ScanEvent) -> Iterator[dict[str, Any]]:
         """Derived: per-album counts from each complete scan (the API has no statistics)."""
+        run = this_run()
         if isinstance(event, AlbumPage) and event.full_scan:
-            stats = album_statistics.setdefault(event.album_id, AlbumStatistics(event.album_id))
+            stats = run.album_statistics.setdefault(event.album_id, AlbumStatistics(event.album_id))
             stats.add(event.items)
         elif isinstance(event, AlbumScanned) and event.full_scan:
-            stats = album_statistics.pop(event.album_id, AlbumStatistics(event.album_id))
-            yield stats.row(snapshot_at)
-
-    category_counter = CategoryCounter()
+            stats = run.album_statistics.pop(event.album_id, AlbumStatistics(event.album_id))
+            yield stats.row(run.snapshot_at)
 
     @dlt.transformer(
         data_from=album_pages, name="categories", primary_key="id", write_disposition="merge"
@@ -371,10 +404,11 @@ def pixlee_source(
         Counts need every album's complete content, so they are emitted only from runs where
         every album got a complete scan.
         """
+        run = this_run()
         if isinstance(event, AlbumPage):
-            category_counter.add(event.items)
+            run.categories.add(event.items)
         elif isinstance(event, ScanComplete) and event.all_full:
-            rows = category_counter.rows(directory.category_albums())
+            rows = run.categories.rows(run.directory.category_albums())
             if rows:
                 yield rows
 
@@ -396,6 +430,8 @@ def pixlee_source(
         SKUs are read in parallel, each one page after another (a SKU's content is often one
         page, so reading ahead would mostly spend requests past the end).
         """
+
+        report = this_run().report
 
         def sku_pages(sku: str) -> Callable[[], Iterator[tuple[str, list[dict[str, Any]]]]]:
             def run() -> Iterator[tuple[str, list[dict[str, Any]]]]:
