@@ -31,6 +31,7 @@ def test_a_source_object_run_twice_reads_everything_afresh(
 ) -> None:
     source = pixlee_source(api_key=sim.config.api_key, base_url=sim.base_url, reconcile="always")
     run_source(pipeline, source)
+    first_unique_ids = {r.query.get("unique_id") for r in sim.stats.requests}
     first_report = last_scan_report()
     assert first_report is not None and first_report.items_read == len(sim.truth_media())
 
@@ -44,6 +45,7 @@ def test_a_source_object_run_twice_reads_everything_afresh(
         row["id"]: row["media_count"] for row in rows(pipeline, "categories")
     }
 
+    sim.stats.reset()
     run_source(pipeline, source)  # the same object again
 
     products = {row["id"]: row for row in rows(pipeline, "products")}
@@ -63,3 +65,9 @@ def test_a_source_object_run_twice_reads_everything_afresh(
     second_report = last_scan_report()
     assert second_report is not first_report
     assert second_report is not None and second_report.items_read == len(sim.truth_media())
+    # this run's requests only, under a new unique_id (the CDN would serve the last run's pages)
+    assert second_report.requests is not None
+    assert second_report.requests.requests == len(sim.stats.requests)
+    second_unique_ids = {r.query.get("unique_id") for r in sim.stats.requests} - {None}
+    assert second_unique_ids and not second_unique_ids & first_unique_ids
+    assert [r.path for r in sim.stats.requests if r.cache == "hit"] == []

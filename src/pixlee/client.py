@@ -258,6 +258,12 @@ class PixleeClient(PixleeWriteMixin):
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
 
+    def new_run(self) -> None:
+        """Start another run with this client: a new `unique_id` (the CDN would serve the
+        last run's pages for 2 minutes under the old one) and fresh request counters."""
+        self.unique_id = max(self.unique_id + 1, int(time.time() * 1000))
+        self.stats = RequestStats()
+
     # --- public reads -----------------------------------------------------------------------
 
     def require_api_key(self) -> str:

@@ -247,6 +247,8 @@ def pixlee_source(
         load_id = _current_load_id()
         run = runs.get(load_id)
         if run is None:
+            if runs:  # the source object runs again
+                client.new_run()
             runs.clear()
             run = runs[load_id] = _RunState(
                 AlbumDirectory(client), ScanReport(requests=client.stats)
