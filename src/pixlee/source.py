@@ -247,7 +247,7 @@ def pixlee_source(
         load_id = _current_load_id()
         run = runs.get(load_id)
         if run is None:
-            if runs:  # the source object runs again
+            if runs:  # state from the source's creation or an earlier run: start afresh
                 client.new_run()
             runs.clear()
             run = runs[load_id] = _RunState(
