@@ -100,10 +100,10 @@ class _Rows:
 
     rows: Sequence[Mapping[str, Any]]
     ids: pa.Array
+    root_ids: pa.Array
     scalars: list[Any] | None = None
     parent_ids: pa.Array | None = None
     positions: pa.Array | None = None
-    root_ids: pa.Array | None = None
 
 
 @dataclass(frozen=True)
@@ -178,7 +178,7 @@ class MediaTables:
         for values in extras.values():
             values.extend([None] * (len(items_in_order) - len(values)))
         root_ids = pa.array(ids, pa.string())
-        root = _Rows(items_in_order, root_ids, root_ids=root_ids)
+        root = _Rows(items_in_order, root_ids, root_ids)
         pending: list[tuple[str, str | None, _Rows, int]] = [
             (self.root_table, None, root, self._max_nesting)
         ]
@@ -199,7 +199,6 @@ class MediaTables:
                 arrays[LOAD_ID] = pa.array([load_id] * len(rows.rows), pa.string())
             else:
                 assert rows.parent_ids is not None and rows.positions is not None
-                assert rows.root_ids is not None
                 arrays[PARENT_ID] = rows.parent_ids
                 arrays[LIST_IDX] = rows.positions
                 arrays[ROOT_ID] = rows.root_ids
@@ -324,14 +323,13 @@ class MediaTables:
             scalars = elements
         parent_index, positions = _list_positions([len(v) if v else 0 for v in lists])
         parent_ids = parents.ids.take(parent_index)
-        assert parents.root_ids is not None
         children[table] = _Rows(
             rows,
             pc.binary_join_element_wise(parent_ids, positions.cast(pa.string()), "."),
+            parents.root_ids.take(parent_index),
             scalars,
             parent_ids,
             positions,
-            parents.root_ids.take(parent_index),
         )
 
     def _name(self, key: Key) -> str:

@@ -126,6 +126,8 @@ class _RunState:
     seen_products: set[Any] = field(default_factory=set)
     album_statistics: dict[int, AlbumStatistics] = field(default_factory=dict)
     categories: CategoryCounter = field(default_factory=CategoryCounter)
+    # whether a table was missing or empty before the scan started (see MediaItems)
+    empty_at_start: dict[str, bool | None] = field(default_factory=dict)
 
 
 def _current_load_id() -> str | None:
@@ -281,10 +283,9 @@ def pixlee_source(
         ids = list(dict.fromkeys(ids))
         # asked before the scan's threads start: asked in the middle of extraction, creating
         # dlt's destination client left ~20 MB more of the heap in use to the end (measured)
-        empty_at_start.clear()
         media_table = dlt.current.source_schema().tables.get("media")
         if media_table is None or not has_table_seen_data(media_table):
-            empty_at_start["media"] = _destination_table_empty("media")
+            state.empty_at_start["media"] = _destination_table_empty("media")
         read_ahead = ReadAhead(max_in_flight)
         scanner = AlbumScanner(
             client,
@@ -328,7 +329,6 @@ def pixlee_source(
             yield ScanComplete(tuple(a for a in ids if a in scanned), all_full)
         release_freed_memory()  # extraction is over: give DuckDB's load the room back
 
-    empty_at_start: dict[str, bool | None] = {}  # filled by album_pages, once per run
     media_items = MediaItems(
         "media",
         MEDIA_COLUMNS,
@@ -337,7 +337,8 @@ def pixlee_source(
         media_row,
         use_arrow,
         unique_per_run=True,  # each album is scanned once per run and drops its repeats
-        destination_is_empty=empty_at_start.get,  # then a first load appends
+        # filled by album_pages before its scan starts; then a first load appends
+        destination_is_empty=lambda table: this_run().empty_at_start.get(table),
     )
 
     @dlt.transformer(
