@@ -44,7 +44,7 @@ def split_albums(album_ids: Sequence[int], shards: int) -> list[list[int]]:
 
 
 def list_album_ids(**client_kwargs: Any) -> list[int]:
-    from pixlee.client import PixleeClient
+    from pixlee.api.client import PixleeClient
 
     with PixleeClient(**client_kwargs) as client:
         return [

@@ -1,8 +1,7 @@
 """dlt-pixlee: a dlt source, client and local simulator for the Pixlee Content API v2."""
 
-from pixlee.client import DEFAULT_BASE_URL, PixleeClient, RetryPolicy
-from pixlee.destinations import pixlee_media, pixlee_products
-from pixlee.errors import (
+from pixlee.api.client import DEFAULT_BASE_URL, PixleeClient, RetryPolicy
+from pixlee.api.errors import (
     PixleeAuthError,
     PixleeConfigError,
     PixleeError,
@@ -12,9 +11,10 @@ from pixlee.errors import (
     PixleeRetriesExhausted,
     PixleeValidationError,
 )
-from pixlee.signing import sign
+from pixlee.api.write.signing import sign
+from pixlee.api.write.writer import ItemResult, PixleeWriteOutcomeUnknown, ProductResult
+from pixlee.destinations import pixlee_media, pixlee_products
 from pixlee.source import pixlee_source
-from pixlee.writes import ItemResult, PixleeWriteOutcomeUnknown, ProductResult
 
 __all__ = [
     "DEFAULT_BASE_URL",

@@ -1,8 +1,8 @@
 """End-to-end scenarios any destination must pass, read back through a `Reader`.
 
-The same checks as tests/test_source_load.py (DuckDB), written against a function that returns
-a table's rows, so Postgres (SQL), plain parquet files and delta tables are held to one truth:
-the simulator's.
+The same checks as tests/integration/test_source_load.py (DuckDB), written against a function
+that returns a table's rows, so Postgres (SQL), plain parquet files and delta tables are held
+to one truth: the simulator's.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dlt.pipeline.pipeline import Pipeline
 
 from pixlee import pixlee_source
 from pixlee.simulator import Simulator
-from tests.dataset import assert_rows_match, ms
+from tests.support.dataset import assert_rows_match, ms
 
 Reader = Callable[[str], list[dict[str, Any]]]
 # Tables whose row count must not change when the same world is loaded again.

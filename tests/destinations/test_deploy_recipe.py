@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from pixlee.simulator import Simulator
-from tests.dataset import assert_rows_match
 from tests.destinations.services import REPO
+from tests.support.dataset import assert_rows_match
 
 WORKFLOW = REPO / "deploy" / "github-actions" / "pixlee.yml"
 

@@ -12,7 +12,6 @@ from deltalake import DeltaTable
 
 from pixlee.pipeline import DATASET_NAME, run_source
 from pixlee.simulator import Simulator
-from tests.dataset import assert_rows_match
 from tests.destinations.conftest import lake_pipeline
 from tests.destinations.scenarios import (
     assert_edit_merged,
@@ -21,6 +20,7 @@ from tests.destinations.scenarios import (
     row_counts,
     source,
 )
+from tests.support.dataset import assert_rows_match
 
 
 def parquet_rows(lake: Path, table: str, load_id: str | None = None) -> list[dict[str, Any]]:

@@ -9,13 +9,13 @@ from dlt.pipeline.pipeline import Pipeline
 
 from pixlee.pipeline import run_source
 from pixlee.simulator import Simulator
-from tests.dataset import rows, table_names
 from tests.destinations.scenarios import (
     assert_edit_merged,
     assert_full_load,
     row_counts,
     source,
 )
+from tests.support.dataset import rows, table_names
 
 
 def _reader(pipeline: Pipeline) -> Any:
