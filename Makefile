@@ -1,37 +1,45 @@
 # Two commands from a fresh clone: `make demo` and `make test`.
-# Each sets up .venv on first use (Python 3.11 from PATH, or $(PYTHON)).
+# Each sets up .venv on first use (Python 3.11 from PATH, or $(PYTHON)): `demo` installs only
+# what the product needs, `test` adds the dev extras (linters, warehouse clients, browser tests).
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+BASE := $(VENV)/.installed-base
+DEV := $(VENV)/.installed-dev
 
 .PHONY: demo test lint typecheck unit bench clean
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required (set PYTHON=/path/to/python3.11)"; exit 1; }
-	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
 
-demo: $(STAMP)
+$(BASE): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(BASE)
+
+$(DEV): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(BASE) $(DEV)
+
+demo: $(BASE)
 	$(BIN)/pixlee demo
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(BIN)/ruff format --check src tests bench deploy pixlee_pipeline.py
 	$(BIN)/ruff check src tests bench deploy pixlee_pipeline.py
 
-typecheck: $(STAMP)
+typecheck: $(DEV)
 	$(BIN)/mypy src
 
-unit: $(STAMP)
+unit: $(DEV)
 	bash scripts/ensure_services.sh
 	$(BIN)/pytest
 
 test: lint typecheck unit
 
-bench: $(STAMP)
+bench: $(DEV)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache pixlee.duckdb
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache pixlee.duckdb pixlee_demo.duckdb

@@ -21,7 +21,7 @@ from pixlee.pipeline.memory import limit_malloc_arenas
 PIPELINE_NAME = "pixlee_pipeline"
 DATASET_NAME = "pixlee_data"
 DUCKDB_FILE = "pixlee.duckdb"
-PROGRESS_CHOICES = ("log", "tqdm", "enlighten", "alive_progress")
+PROGRESS_CHOICES = ("log", "tqdm")
 # Measured on 41,000 media (2 cores): zlib on dlt's intermediate files was ~20% of extract
 # CPU, and one extracted file per table left the second normalize worker idle. 10,000 rows a
 # file, not 5,000: dlt resolves its writer config for every file (~6 ms) and the load runs a

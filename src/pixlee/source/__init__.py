@@ -14,14 +14,12 @@ Albums (and SKUs) are read concurrently, under the client's one pacer and in-fli
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import dlt
-from dlt.common.schema.utils import has_table_seen_data
 from dlt.sources import DltResource
 
 from pixlee.api.client import DEFAULT_BASE_URL, DEFAULT_PER_PAGE, PixleeClient, RetryPolicy
@@ -29,7 +27,6 @@ from pixlee.api.concurrency import DEFAULT_MAX_IN_FLIGHT, ReadAhead, interleave
 from pixlee.api.errors import PixleeConfigError, PixleeNotFoundError
 from pixlee.api.pacing import DEFAULT_RATE_LIMIT_PER_MINUTE
 from pixlee.api.values import to_int
-from pixlee.pipeline.duckdb_load import local_duckdb_file
 from pixlee.pipeline.gc_tuning import fewer_gc_passes
 from pixlee.pipeline.memory import release_freed_memory
 from pixlee.source.columns import (
@@ -76,22 +73,6 @@ def _destination_view() -> DestinationView | None:
     return None if pipeline is None else DestinationView(pipeline, SOURCE_NAME)
 
 
-def _destination_table_empty(table: str) -> bool | None:
-    """Whether the running pipeline's local DuckDB file holds no rows in `table`.
-
-    None (cannot tell) for any other destination: asking a warehouse would open a connection
-    in the middle of extraction (and may wake a suspended warehouse), so those runs merge.
-    """
-    pipeline = running_pipeline_with_destination()
-    location = None if pipeline is None else local_duckdb_file(pipeline)
-    if pipeline is None or location is None:
-        return None
-    database = location[0]
-    if not os.path.exists(database) and not os.path.exists(database + ".wal"):
-        return True  # no file yet: opening one just to ask would cost ~25 MB of DuckDB's memory
-    return DestinationView(pipeline, SOURCE_NAME).is_empty(table)
-
-
 class AlbumDirectory:
     """The run's album list, read once from GET /albums and shared by the resources."""
 
@@ -127,8 +108,6 @@ class _RunState:
     seen_products: set[Any] = field(default_factory=set)
     album_statistics: dict[int, AlbumStatistics] = field(default_factory=dict)
     categories: CategoryCounter = field(default_factory=CategoryCounter)
-    # whether a table was missing or empty before the scan started (see MediaItems)
-    empty_at_start: dict[str, bool | None] = field(default_factory=dict)
 
 
 def _current_load_id() -> str | None:
@@ -282,11 +261,6 @@ def pixlee_source(
         # once each: GET /albums pages over moving data too, and `media` relies on one scan
         # per album and run to hand dlt each album_photo_id once (see MediaItems)
         ids = list(dict.fromkeys(ids))
-        # asked before the scan's threads start: asked in the middle of extraction, creating
-        # dlt's destination client left ~20 MB more of the heap in use to the end (measured)
-        media_table = dlt.current.source_schema().tables.get("media")
-        if media_table is None or not has_table_seen_data(media_table):
-            state.empty_at_start["media"] = _destination_table_empty("media")
         read_ahead = ReadAhead(max_in_flight)
         scanner = AlbumScanner(
             client,
@@ -338,8 +312,6 @@ def pixlee_source(
         media_row,
         use_arrow,
         unique_per_run=True,  # each album is scanned once per run and drops its repeats
-        # filled by album_pages before its scan starts; then a first load appends
-        destination_is_empty=lambda table: this_run().empty_at_start.get(table),
     )
 
     @dlt.transformer(

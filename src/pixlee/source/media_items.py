@@ -20,7 +20,7 @@ import dlt
 import pyarrow as pa
 from dlt.common.destination.utils import resolve_merge_strategy
 from dlt.common.schema.typing import TColumnSchema, TDeleteInsertStrategyDict
-from dlt.common.schema.utils import get_columns_names_with_prop, has_table_seen_data
+from dlt.common.schema.utils import get_columns_names_with_prop
 from dlt.common.typing import TTableNames
 from dlt.extract.hints import TResourceNestedHints
 
@@ -138,10 +138,8 @@ class MediaItems:
     child table: measured on 200,000 media, load 11.5 → 9.6 s and, without that window's
     memory, DuckDB loads as fast under a 192 MB cap as under 256 MB.
 
-    `destination_is_empty(table)` (True, False, or None when it cannot tell): with unique keys,
-    a first load into an empty table needs no merge at all. The run then appends (root and
-    child tables alike) instead of staging every row and merging it: measured on 100,000 media
-    into DuckDB, the load step 5.7 → 2.5 s. Later runs merge again; see `_into_empty_table`.
+    Every load merges, the first one too: an append into an empty table would be faster, but a
+    job that dlt resumes after a crash would then insert its rows twice.
     """
 
     def __init__(
@@ -155,12 +153,10 @@ class MediaItems:
         batch_items: int = DEFAULT_BATCH_ITEMS,
         yield_rows: int = DEFAULT_YIELD_ROWS,
         unique_per_run: bool = False,
-        destination_is_empty: Callable[[str], bool | None] | None = None,
     ) -> None:
         self.table = table
         self._unique_per_run = unique_per_run
-        self._destination_is_empty = destination_is_empty
-        # decided on first use, inside extraction: "append", "deduplicated" or "merge"
+        # decided on first use, inside extraction: "deduplicated" or "merge"
         self._disposition: str | None = None
         self._columns = columns
         self._nested_columns = dict(nested_columns)
@@ -195,8 +191,7 @@ class MediaItems:
         """Yield everything gathered (call at the end of the resource's run)."""
         yield from self._build_pending()
         yield from self._emit_built()
-        # a source object run again decides and declares its tables afresh: its first run
-        # may have appended into an empty table that now holds rows
+        # a source object run again decides and declares its tables afresh
         self._disposition = None
         self._arrow_ready = None
         self._variants.clear()
@@ -297,14 +292,14 @@ class MediaItems:
         return resolve_merge_strategy({**schema.tables, self.table: table}, table), table
 
     def _write_disposition(self) -> Any:
-        """The root table's write disposition for this run: append, a deduplicated
-        delete-insert, or else the resource's own (resetting what an earlier run set).
+        """The root table's write disposition for this run: a deduplicated delete-insert, or
+        else the resource's own.
 
         Deduplicated delete-insert only: the strategy dlt picks for DuckDB, Postgres and other
         SQL destinations, the one whose merge deduplicates, and the one with the flag.
         """
-        if self._appending():
-            return {"disposition": "append"}
+        if self._disposition is None:
+            self._disposition = self._decide_disposition()
         if self._disposition == "deduplicated":
             merge: TDeleteInsertStrategyDict = {
                 "disposition": "merge",
@@ -314,45 +309,11 @@ class MediaItems:
             return merge
         return dlt.current.resource().write_disposition
 
-    def _appending(self) -> bool:
-        """Whether this run appends (decided on first use)."""
-        if self._disposition is None:
-            self._disposition = self._decide_disposition()
-        return self._disposition == "append"
-
     def _decide_disposition(self) -> str:
         if not self._unique_per_run:
             return "merge"
-        schema = dlt.current.source_schema()
-        strategy, _ = self._merge_strategy(schema)
-        if strategy != "delete-insert":
-            return "merge"
-        if self._into_empty_table(schema):
-            # rows that fall back to dlt's normalizer still get `_dlt_root_id` in child
-            # tables: dlt set up that propagation when the resource's merge table was added
-            # (tests/integration/test_first_load_append.py pins it)
-            logger.info("%s: first load into an empty table, appended without a merge", self.table)
-            return "append"
-        return "deduplicated"
-
-    def _into_empty_table(self, schema: dlt.Schema) -> bool:
-        """Whether this run's rows go into a table that holds none yet, as far as anyone knows.
-
-        All must hold: the Arrow path (child rows carry root ids we set); the pipeline's schema
-        never saw data in the table (dlt marks it when a package is normalized, also one that
-        then failed to load); no extracted or normalized package waits (it could hold the same
-        keys); and the destination itself says the table is missing or empty (it may hold rows
-        this pipeline's local state does not know of). Anything unsure means merge.
-        """
-        if self._destination_is_empty is None or not self._arrow_enabled():
-            return False
-        table = schema.tables.get(self.table)
-        if table is not None and has_table_seen_data(table):
-            return False
-        pipeline = running_pipeline_with_destination()
-        if pipeline is None or pipeline.has_pending_data:
-            return False
-        return self._destination_is_empty(self.table) is True
+        strategy, _ = self._merge_strategy(dlt.current.source_schema())
+        return "deduplicated" if strategy == "delete-insert" else "merge"
 
     def _known_types(self, schema: dlt.Schema, table: str) -> dict[str, str]:
         hints = self._columns if table == self.table else self._child_columns.get(table, {})
@@ -386,12 +347,10 @@ class MediaItems:
                 **self._child_columns.get(spec.name, {}),
                 **json_columns,
             }
-            # child tables load as their root table does (dlt takes a nested table's own
-            # disposition over its root's)
             hints = dlt.mark.make_hints(
                 table_name=spec.name,
                 parent_table_name=spec.parent,
-                write_disposition="append" if self._appending() else "merge",
+                write_disposition="merge",
                 primary_key=[],
                 columns=columns,
             )

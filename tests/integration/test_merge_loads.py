@@ -1,10 +1,10 @@
-"""A first load into an empty `media` table appends; every other run merges.
+"""Every load of `media` merges, the first one too, and each merge replaces child rows whole.
 
-The scan hands each album_photo_id once per run, so appending into an empty table loads the
-same rows a merge would, without staging them. These tests pin when that happens and that the
-next merge still finds every row and child row it must replace: after an appended first load,
-after a page that went through dlt's normalizer, and never when rows may already be there
-(the destination holds rows the local state does not know of, or a package is still pending).
+A first load that appended would be faster, but not idempotent: a job dlt resumes after a crash
+would insert its rows twice. These tests pin that every run merges (deduplicated delete-insert)
+and that a merge finds every row and child row it must replace: after a first load, after a page
+that went through dlt's normalizer, when the destination holds rows the local state does not know
+of, and when two extracted packages wait for one load.
 """
 
 from __future__ import annotations
@@ -67,9 +67,11 @@ def _assert_equals_truth(pipeline: Pipeline, sim: Simulator) -> None:
         assert children == expected, table
 
 
-def test_first_load_appends_and_the_next_run_merges(sim: Simulator, pipeline: Pipeline) -> None:
+def test_first_load_merges_and_the_next_run_replaces_child_rows(
+    sim: Simulator, pipeline: Pipeline
+) -> None:
     run_source(pipeline, _source(sim))
-    assert _dispositions(pipeline) == dict.fromkeys(MEDIA_TABLES, "append")
+    assert _dispositions(pipeline) == dict.fromkeys(MEDIA_TABLES, "merge")
     _assert_equals_truth(pipeline, sim)
 
     first = sim.truth_media()[0]["album_photo_id"]
@@ -83,12 +85,11 @@ def test_first_load_appends_and_the_next_run_merges(sim: Simulator, pipeline: Pi
     _assert_equals_truth(pipeline, sim)  # each child row replaced once, none left behind
 
 
-def test_a_page_through_dlts_normalizer_keeps_root_ids_when_appending(
+def test_a_page_through_dlts_normalizer_keeps_root_ids(
     sim: Simulator, pipeline: Pipeline, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A list of lists has no Arrow layout: that page's child rows come from dlt's normalizer,
-    which must still give them `_dlt_root_id`, or the next merge would leave them behind
-    (dlt itself only propagates root ids for merge tables, or when a child table has them)."""
+    which must still give them `_dlt_root_id`, or the next merge would leave them behind."""
     odd = sim.truth_media()[0]["album_photo_id"]
     sim.world.edit_media(odd, mentions=[["nested", "list"]])
     for item in sim.truth_media():  # so no Arrow page creates media__mentions with root ids
@@ -97,7 +98,7 @@ def test_a_page_through_dlts_normalizer_keeps_root_ids_when_appending(
     with caplog.at_level(logging.INFO, logger="pixlee.source.media_items"):
         run_source(pipeline, _source(sim))
     assert "a page of media goes through dlt's normalizer" in caplog.text
-    assert _dispositions(pipeline)["media"] == "append"
+    assert _dispositions(pipeline)["media"] == "merge"
     root = next(r for r in rows(pipeline, "media") if r["album_photo_id"] == odd)
     odd_rows = [
         r for r in rows(pipeline, "media__mentions") if r["_dlt_parent_id"] == root["_dlt_id"]
@@ -127,7 +128,7 @@ def test_merges_when_the_destination_holds_rows_the_local_state_does_not_know(
     run_source(stranger, _source(sim))
 
     assert _dispositions(stranger)["media"] == "merge"
-    _assert_equals_truth(stranger, sim)  # appended, every row would be there twice
+    _assert_equals_truth(stranger, sim)  # no row twice
 
 
 def test_merges_while_an_extracted_package_waits(sim: Simulator, pipeline: Pipeline) -> None:
