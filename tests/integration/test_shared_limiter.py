@@ -257,7 +257,7 @@ def test_pacers_on_one_backend_hold_the_plan_together_in_virtual_time(
         client = redis.Redis.from_url(backend)
         client.delete(budget_name("virtual-time-key", "get"))
         client.close()
-    clock = VirtualClock(start=time.time())  # a shared store keeps wall-clock-like times
+    clock = VirtualClock()  # moved onto wall-clock time by the shared pacer
     pacers = [
         make_pacer(
             1200, backend=backend, api_key="virtual-time-key", clock=clock, sleep=clock.sleep
@@ -273,6 +273,21 @@ def test_pacers_on_one_backend_hold_the_plan_together_in_virtual_time(
     plan = plan_pacing(1200)
     assert most_in_any_window(granted, 60.0) <= plan.ceiling_per_minute
     assert len(granted) / ((granted[-1] - granted[0]) / 60) >= 0.97 * 1200
+
+
+def test_a_pacer_on_a_monotonic_clock_shares_a_budget_kept_in_wall_time(tmp_path: Path) -> None:
+    """A client passes its own clock (monotonic, or virtual in tests); the store keeps wall time."""
+    backend = f"sqlite:///{tmp_path / 'limits.sqlite'}"
+    clock = VirtualClock(start=5.0)  # nowhere near the epoch, as time.monotonic() is not
+    injected = make_pacer(60, backend=backend, api_key="k", burst=2, clock=clock, sleep=clock.sleep)
+    default = make_pacer(60, backend=backend, api_key="k", burst=2)  # the store's wall clock
+    assert injected.acquire_nowait() and injected.acquire_nowait()
+    assert not default.acquire_nowait()  # it sees the burst spent, at its own wall time
+    clock.sleep(60)  # a minute later on the injected clock only: its budget is free again …
+    assert injected.acquire_nowait()
+    assert not default.acquire_nowait()  # … which the wall clock has not reached
+    for pacer in (injected, default):
+        pacer.close()
 
 
 def test_unknown_or_unreachable_backend_is_a_config_error(tmp_path: Path) -> None:

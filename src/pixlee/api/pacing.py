@@ -107,13 +107,18 @@ def plan_pacing(
 
 
 class _InjectedClock(AbstractClock):
-    """pyrate-limiter's clock interface over a `() -> seconds` function (tests: virtual time)."""
+    """pyrate-limiter's clock interface over a `() -> seconds` function (e.g. virtual time).
 
-    def __init__(self, clock: Clock) -> None:
+    With `on_wall_time`, readings are moved onto the wall clock (the offset is taken once), so a
+    monotonic or virtual clock can time a budget that other processes share in wall-clock time.
+    """
+
+    def __init__(self, clock: Clock, *, on_wall_time: bool) -> None:
         self._clock = clock
+        self._offset = time.time() - clock() if on_wall_time else 0.0
 
     def now(self) -> int:
-        return int(self._clock() * 1000)
+        return int((self._clock() + self._offset) * 1000)
 
 
 class RequestPacer:
@@ -124,9 +129,10 @@ class RequestPacer:
     shared by every pacer, in any process, that opens the same backend with the same key and kind;
     they should share the limit, margin and burst too (the defaults do).
 
-    Every wait goes through `sleep`, every reading of time through `clock` (seconds), so tests
-    run in virtual time. The default clock is the store's: monotonic in memory, wall-clock for
-    a shared backend (its state outlives processes and machines).
+    Every wait goes through `sleep`, every reading of time through `clock` (seconds, any origin:
+    `time.monotonic` or a test's virtual clock), so tests run in virtual time. A shared budget
+    is kept in wall-clock time (its state outlives processes and machines): there `clock`'s
+    readings are moved onto the wall clock once, at start. Without `clock`, the store's own.
 
     Why `wait` does not use `pyrate_limiter.Limiter(blocking=True)`: in pyrate-limiter 4.5 its
     sync retry loop advances the request's timestamp by the planned delay instead of reading the
@@ -177,7 +183,9 @@ class RequestPacer:
                 plan.burst,
                 describe_backend(self.backend),
             )
-        injected = _InjectedClock(clock) if clock is not None else None
+        injected = None
+        if clock is not None:
+            injected = _InjectedClock(clock, on_wall_time=self._store is not None)
         return StateBucket([rate], algorithm=GCRA(), store=self._store, clock=injected)
 
     @property
