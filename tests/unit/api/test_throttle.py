@@ -126,24 +126,6 @@ def _caller(limit: int, window: RateWindow, clock: VirtualClock) -> PacedCaller:
     return PacedCaller(pacer, AdaptiveThrottle(clock=clock, sleep=clock.sleep), window, clock)
 
 
-@pytest.mark.parametrize("kind", WINDOW_KINDS)
-def test_another_consumers_burst_costs_a_few_429s_and_under_5_percent(kind: str) -> None:
-    """Someone else spends 40 requests of the key at once, mid-run: the run still reaches 95%."""
-    clock = VirtualClock()
-    window = make_window(kind, 1200, WINDOW, capacity=5)
-    caller = _caller(1200, window, clock)
-    caller.send_for(150)
-    intruder = [clock() for _ in range(40) if window.admit(clock()) is None]
-    caller.send_for(150)
-    assert len(caller.refused) <= 3
-    if kind != "token_bucket":  # a bucket refills between our requests: it may not refuse
-        assert caller.refused
-    if kind == "sliding":  # the other kinds' counters allow more in some 60 s intervals
-        assert most_in_any_window(caller.admitted + intruder, WINDOW) <= 1200
-    assert caller.share_of(1200) >= 0.95
-    assert caller.throttle.fraction == 1.0  # recovered before the end
-
-
 class _SharedWindow:
     """`window`, with another consumer sending `per_minute` evenly from `start` to `end`."""
 
@@ -153,12 +135,36 @@ class _SharedWindow:
         self._next = start
         self._end = end
         self._interval = 60 / per_minute
+        self.admitted: list[float] = []
 
     def admit(self, now: float) -> float | None:
         while self._next <= min(now, self._end):
-            self._window.admit(self._next)  # refused requests of the other consumer are lost
+            if self._window.admit(self._next) is None:  # the other's refused requests are lost
+                self.admitted.append(self._next)
             self._next += self._interval
         return self._window.admit(now)
+
+
+@pytest.mark.parametrize("kind", WINDOW_KINDS)
+def test_another_consumers_burst_costs_a_few_429s_and_under_5_percent(kind: str) -> None:
+    """Someone else spends the key at 1,200/min for 2 s, mid-run: the run still reaches 95%.
+
+    (One second of it would not even draw a 429 from a window: the margin absorbs 20 requests.)
+    """
+    clock = VirtualClock()
+    start = clock()
+    window = _SharedWindow(
+        make_window(kind, 1200, WINDOW, capacity=5), 1200, start + 150, start + 152
+    )
+    caller = _caller(1200, window, clock)
+    caller.send_for(300)
+    assert 1 <= len(caller.refused) <= 3
+    if kind == "sliding":  # the other kinds' counters allow more in some 60 s intervals
+        assert most_in_any_window(caller.admitted + window.admitted, WINDOW) <= 1200
+    # measured: one 429 and 96.4% (sliding, fixed); two and 95.05% (the bucket stays empty while
+    # both draw on it). Each 429 costs its 1 s pause and 5% of the rate held for a minute.
+    assert caller.share_of(1200) >= 0.95
+    assert caller.throttle.fraction == 1.0  # recovered before the end
 
 
 @pytest.mark.parametrize("kind", WINDOW_KINDS)
