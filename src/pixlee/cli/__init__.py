@@ -193,11 +193,14 @@ def run(
 
 
 def _register_commands() -> None:
-    """`sim` and `submit` live in their own modules; registered here for `pixlee --help`."""
+    """`sim`, `submit` and `report` live in their own modules; registered here for
+    `pixlee --help`."""
+    from pixlee.cli.report import report
     from pixlee.cli.submit import submit_app
     from pixlee.simulator.cli import sim
 
     app.command("sim", help="Serve a local Pixlee simulator (no credentials needed).")(sim)
+    app.command("report")(report)
     app.add_typer(submit_app, name="submit", help="Signed writes: media, files, albums, products.")
 
 
