@@ -61,11 +61,21 @@ def collect_report(
     now: datetime | None = None,
 ) -> Report:
     """Run every query of the report on `pipeline`'s dataset: the report as data."""
+    _require_plotly()
     from pixlee.report.build import collect
 
     if isinstance(pipeline, str):
         pipeline = open_pipeline(pipeline)
     return collect(pipeline, parse_since(since), parse_as_of(as_of), now or datetime.now(UTC))
+
+
+def _require_plotly() -> None:
+    try:
+        import plotly  # noqa: F401
+    except ImportError:
+        raise ReportError(
+            "the report draws its charts with plotly: pip install 'dlt-pixlee[report]'"
+        ) from None
 
 
 def write_report(report: Report, output: str | Path = DEFAULT_OUTPUT) -> Path:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import plotly.graph_objects as go
@@ -36,6 +36,13 @@ def label(value: Any, limit: int = _MAX_LABEL) -> str:
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     return html.escape(text, quote=False)
+
+
+def plain_utc(moment: datetime) -> datetime:
+    """A UTC instant without tzinfo: what plotly.js reads as the same instant everywhere."""
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def _layout(figure: go.Figure, title: str, height: int, **extra: Any) -> go.Figure:
@@ -65,7 +72,7 @@ def stacked_weeks(
         [
             go.Bar(
                 name=label(name),
-                x=list(weeks),
+                x=[plain_utc(week) for week in weeks],
                 y=list(values),
                 hovertemplate=f"%{{x|%Y-%m-%d}}: %{{y}} {unit}<extra>{label(name)}</extra>",
             )
@@ -170,7 +177,7 @@ def timeline(
         [
             go.Scatter(
                 name=label(name),
-                x=list(times),
+                x=[None if t is None else plain_utc(t) for t in times],
                 y=names,
                 mode="markers",
                 marker={"size": 10, "symbol": "diamond" if index else "circle"},

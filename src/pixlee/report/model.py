@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import plotly.graph_objects as go
+if TYPE_CHECKING:  # plotly comes with the `report` extra; importing this module needs none
+    import plotly.graph_objects as go
 
 
 @dataclass(frozen=True)

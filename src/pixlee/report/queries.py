@@ -10,8 +10,9 @@ Counting rules, the same in every section:
 - content over time is by `created_at_ts` (when Pixlee collected it); album growth by
   `approved_on_date_ts` (when it entered the album).
 
-Only portable SQL: CASE, COALESCE, NULLIF, DATE_TRUNC and literals that dlt's sqlglot
-transpiles for each destination (BigQuery's weeks start on Sunday, the others' on Monday).
+Only portable SQL: CASE, COALESCE, NULLIF, window sums, DATE_TRUNC and literals that sqlglot
+transpiles for each destination. Weeks are cut in UTC whatever the session's time zone
+(`AT TIME ZONE 'UTC'`); they start on Monday (on BigQuery, Sunday).
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def content_by_week(window: ReportWindow, by: str) -> Query:
     """Current media per week, split by `source` or `content_type`."""
     sql = f"""WITH {_photos("source", "content_type", "created_at_ts")}
 SELECT
-  DATE_TRUNC('week', created_at_ts) AS week,
+  DATE_TRUNC('week', created_at_ts AT TIME ZONE 'UTC') AS week,
   {_source(by)} AS {by},
   COUNT(*) AS media
 FROM photos
@@ -149,7 +150,7 @@ FROM photos"""
 
 def removed_by_week(window: ReportWindow) -> Query:
     sql = f"""SELECT
-  DATE_TRUNC('week', removed_at) AS week,
+  DATE_TRUNC('week', removed_at AT TIME ZONE 'UTC') AS week,
   COUNT(*) AS placements_removed,
   COUNT(DISTINCT id) AS photos
 FROM {MEDIA}

@@ -75,7 +75,7 @@ def weekly(
 
 def _week_axis(figure: Any, window: ReportWindow) -> None:
     if window.since is not None:
-        figure.update_xaxes(range=[window.since, window.as_of])
+        figure.update_xaxes(range=[charts.plain_utc(window.since), charts.plain_utc(window.as_of)])
 
 
 # ---------------------------------------------------------------- 1
