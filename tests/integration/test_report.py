@@ -67,6 +67,10 @@ def _change_the_world(sim: Simulator) -> tuple[int, int]:
     quiet, _ = sim.world.upsert_product(HOSTILE, {"sku": "NO-UGC-1", "name": HOSTILE})
     hostile = sim.world.create_album(HOSTILE, "standard")
     sim.world.add_media(hostile.id, count=3)
+    # an album titled like one that also grew: two bars, not one bar for both
+    twin_title = next(a["title"] for a in sim.truth_albums() if a["id"] == standard[1])
+    twin = sim.world.create_album(twin_title, "standard")
+    sim.world.add_media(twin.id, count=2)
     return quiet.id, hostile.id
 
 
@@ -212,6 +216,10 @@ def test_the_page_shows_what_the_report_computed(all_time: tuple[Report, Path]) 
             assert raw == ("" if expected is None else str(expected)), (section.key, number.key)
         assert [c for s, c in shown.charts if s == section.key] == [c.key for c in section.charts]
     assert len(shown.charts) >= 14
+    for chart in (c for s in report.sections for c in s.charts):
+        for trace in chart.figure.data:
+            if getattr(trace, "orientation", None) == "h":  # a category axis: one bar each
+                assert len(set(trace.y)) == len(trace.y), (chart.key, trace.y)
     text = path.read_text(encoding="utf-8")
     assert text.count("<script>") == text.count("</script>")
     assert HOSTILE not in text  # escaped wherever it appears
@@ -350,6 +358,8 @@ def test_albums_and_creators_match_the_truth(loaded: Loaded, all_time: tuple[Rep
     assert [(r["album_id"], r["media"]) for r in largest] == expected
     growing = report.section("albums").result("growing_albums").records()
     assert {r["album_id"]: r["added_30d"] for r in growing}[loaded.hostile_album] == 3
+    titles = Counter(r["title"] for r in growing)
+    assert max(titles.values()) == 2  # the twin album: told apart on the chart
     photos = _photos(media)
     by_creator = Counter(p["connected_user_id"] for p in photos.values())
     engagement: Counter[int] = Counter()

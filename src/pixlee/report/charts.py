@@ -8,6 +8,7 @@ a product called `<a href=…>` shows as written instead of becoming a link.
 from __future__ import annotations
 
 import html
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +29,7 @@ PALETTE = (
 )
 _FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
 _MAX_LABEL = 38
+WEEK_MS = 7 * 24 * 3600 * 1000
 
 
 def label(value: Any, limit: int = _MAX_LABEL) -> str:
@@ -74,6 +76,9 @@ def stacked_weeks(
                 name=label(name),
                 x=[plain_utc(week) for week in weeks],
                 y=list(values),
+                # a bar spans its week (Monday to Sunday), so the window's first week is whole
+                xperiod=WEEK_MS,
+                xperiodalignment="middle",
                 hovertemplate=f"%{{x|%Y-%m-%d}}: %{{y}} {unit}<extra>{label(name)}</extra>",
             )
             for name, values in series.items()
@@ -83,15 +88,29 @@ def stacked_weeks(
     return _layout(figure, title, 360, barmode="stack", bargap=0.15)
 
 
+def distinct_labels(values: Sequence[Any], ids: Sequence[Any] | None = None) -> list[str]:
+    """Labels for a category axis, where equal labels would merge into one bar: two products
+    both called "Everyday Tote Bag" get their ids (SKU, album id) appended."""
+    names = [label(value) for value in values]
+    repeated = Counter(names)
+    return [
+        f"{name} ({label(ids[i], 20) if ids is not None else i + 1})"
+        if repeated[name] > 1
+        else name
+        for i, name in enumerate(names)
+    ]
+
+
 def horizontal_bars(
     title: str,
     labels: Sequence[Any],
     values: Sequence[float],
     unit: str,
     text: Sequence[str] | None = None,
+    ids: Sequence[Any] | None = None,
 ) -> go.Figure:
-    """A ranked list as bars, largest on top."""
-    names = [label(value) for value in labels]
+    """A ranked list as bars, largest on top; `ids` tell apart rows with equal labels."""
+    names = distinct_labels(labels, ids)
     figure = go.Figure(
         go.Bar(
             x=list(values)[::-1],

@@ -214,7 +214,11 @@ def products_section(reader: DatasetReader, window: ReportWindow) -> Section:
         records = top.records()
         names = [r["title"] or r["sku"] or r["product_id"] for r in records]
         figure = charts.horizontal_bars(
-            top.query.title, names, [count(r["media"]) for r in records], "media"
+            top.query.title,
+            names,
+            [count(r["media"]) for r in records],
+            "media",
+            ids=[r["sku"] or r["product_id"] for r in records],
         )
         section.charts.append(Chart(top.query.key, figure, top.query.key))
         section.tables.append(_product_table(top))
@@ -259,7 +263,11 @@ def albums_section(reader: DatasetReader, window: ReportWindow) -> Section:
         records = largest.records()
         names = [r["title"] or r["album_id"] for r in records]
         figure = charts.horizontal_bars(
-            largest.query.title, names, [count(r["media"]) for r in records], "placements"
+            largest.query.title,
+            names,
+            [count(r["media"]) for r in records],
+            "placements",
+            ids=[r["album_id"] for r in records],
         )
         section.charts.append(Chart(largest.query.key, figure, largest.query.key))
     if note_empty(
@@ -269,7 +277,12 @@ def albums_section(reader: DatasetReader, window: ReportWindow) -> Section:
         names = [r["title"] or r["album_id"] for r in records]
         text = [_growth(r["growth_pct"]) for r in records]
         figure = charts.horizontal_bars(
-            growing.query.title, names, [count(r["added_30d"]) for r in records], "added", text
+            growing.query.title,
+            names,
+            [count(r["added_30d"]) for r in records],
+            "added",
+            text,
+            ids=[r["album_id"] for r in records],
         )
         section.charts.append(Chart(growing.query.key, figure, growing.query.key))
         rows = [
@@ -286,7 +299,8 @@ def albums_section(reader: DatasetReader, window: ReportWindow) -> Section:
             records = result.records()
             names = [r["user_name"] or r["connected_user_id"] for r in records]
             values = [count(r[value]) for r in records]
-            figure = charts.horizontal_bars(result.query.title, names, values, unit)
+            ids = [r["connected_user_id"] for r in records]
+            figure = charts.horizontal_bars(result.query.title, names, values, unit, ids=ids)
             section.charts.append(Chart(result.query.key, figure, result.query.key))
     return section
 
@@ -329,42 +343,30 @@ def engagement_section(reader: DatasetReader, window: ReportWindow) -> Section:
             Table("by_source", "By source", headers, list(averages), by_source.query.key)
         )
     if note_empty(section, top, ""):
-        records = top.records()
-        names = [f"{r['user_name'] or '?'} · {r['source']} · {r['id']}" for r in records]
-        figure = charts.horizontal_bars(
-            top.query.title, names, [count(r["engagement"]) for r in records], "likes + comments"
-        )
-        section.charts.append(Chart(top.query.key, figure, top.query.key))
-        rows = [
-            (r["id"], r["user_name"], r["source"], count(r["likes"]), count(r["comments"]),
-             "thumbnail" if r["thumbnail"] else "", r["thumbnail"],
-             "post" if r["platform_link"] else "", r["platform_link"])
-            for r in records
-        ]  # fmt: skip
-        top_headers = (
-            "media",
-            "creator",
-            "source",
-            "likes",
-            "comments",
-            "thumbnail",
-            "",
-            "post",
-            "",
-        )
-        section.tables.append(
-            Table(
-                "top_media",
-                top.query.title,
-                top_headers,
-                rows,
-                top.query.key,
-                links={5: 6, 7: 8},
-                wide=True,
-            )
-        )
+        _top_media(section, top)
     section.notes = [note for note in section.notes if note]
     return section
+
+
+def _top_media(section: Section, top: QueryResult) -> None:
+    """The most engaged media as bars, and as a table with links to thumbnail and post."""
+    records = top.records()
+    names = [f"{r['user_name'] or '?'} · {r['source']} · {r['id']}" for r in records]
+    figure = charts.horizontal_bars(
+        top.query.title, names, [count(r["engagement"]) for r in records], "likes + comments"
+    )
+    section.charts.append(Chart(top.query.key, figure, top.query.key))
+    rows = [
+        (r["id"], r["user_name"], r["source"], count(r["likes"]), count(r["comments"]),
+         "thumbnail" if r["thumbnail"] else "", r["thumbnail"],
+         "post" if r["platform_link"] else "", r["platform_link"])
+        for r in records
+    ]  # fmt: skip
+    headers = ("media", "creator", "source", "likes", "comments", "thumbnail", "", "post", "")
+    table = Table(
+        "top_media", top.query.title, headers, rows, top.query.key, links={5: 6, 7: 8}, wide=True
+    )
+    section.tables.append(table)
 
 
 def _avg(value: Any) -> float | None:
