@@ -3,6 +3,13 @@
 Nothing is fetched when the page opens (no CDN, no font, no image): the file works offline, on
 a laptop on a plane, attached to an e-mail. Thumbnails of top media are links, not images, for
 that reason. Every text that comes from the data is escaped.
+
+Why Plotly (compared with Altair / Vega-Lite, measured 2026-12 on this machine): plotly is one
+pure-Python wheel that ships plotly.js, so inlining it needs nothing else, and building 14
+charts takes well under a second. Altair's inline HTML needs `vl-convert-python` (an 84 MB
+native package embedding a JavaScript engine) to bundle vega, vega-lite and vega-embed, and
+bundling took 8.6 s of a 10 s budget. Altair's page is smaller (0.9 MB against 4.8 MB of
+plotly.js); a 5 MB local file opens instantly, so build time and one dependency won.
 """
 
 from __future__ import annotations
