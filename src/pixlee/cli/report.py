@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from pixlee.pipeline import PIPELINE_NAME
+from pixlee.defaults import PIPELINE_NAME
 
 
 def report(
@@ -38,16 +38,16 @@ def report(
     ] = None,
 ) -> None:
     """Write a self-contained HTML report (opens offline) of the content a pipeline loaded."""
-    from pixlee.cli import _clear_errors, _fail
+    from pixlee.cli.errors import fail, one_line_errors
     from pixlee.report import ReportError, collect_report, open_pipeline, report_sql, write_report
 
-    with _clear_errors():
+    with one_line_errors():
         try:
             loaded = open_pipeline(pipeline, pipelines_dir)
             content = collect_report(loaded, since=since, as_of=as_of)
             path = write_report(content, output)
         except ReportError as exc:
-            _fail(str(exc))
+            fail(str(exc))
     if sql:
         typer.echo(report_sql(content))
         typer.echo(f"-- report: {path}")

@@ -60,7 +60,8 @@ class DatasetReader:
 
     def _where_hint(self) -> str:
         name = self.pipeline.pipeline_name
-        kind = self.pipeline.destination.destination_type.rsplit(".", 1)[-1]
+        # the destination's config section: `duckdb`, or a named one such as `pixlee_demo`
+        kind = self.pipeline.destination.destination_name
         return (
             f"dlt does not keep credentials with pipeline {name!r}, so say where it loaded: "
             f"[destination.{kind}] credentials in .dlt/secrets.toml, or the environment "
