@@ -61,5 +61,10 @@ def _newest(result: QueryResult) -> datetime | None:
 
 
 def _destination_name(pipeline: Any) -> str:
+    """`duckdb`, or `duckdb (pixlee_demo)` for a destination with a config section of its own."""
     destination = getattr(pipeline, "destination", None)
-    return str(getattr(destination, "destination_name", None) or "the destination")
+    kind = str(getattr(destination, "destination_type", "") or "").rsplit(".", 1)[-1]
+    name = str(getattr(destination, "destination_name", "") or "")
+    if not kind:
+        return name or "the destination"
+    return kind if name in ("", kind) else f"{kind} ({name})"
