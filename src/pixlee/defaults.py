@@ -10,4 +10,5 @@ DUCKDB_FILE = "pixlee.duckdb"
 # the demo never touches the user's pipeline, dataset state or file
 DEMO_PIPELINE_NAME = "pixlee_demo"
 DEMO_DUCKDB_FILE = "pixlee_demo.duckdb"
+DEMO_REPORT_FILE = "pixlee_demo_report.html"
 PROGRESS_CHOICES = ("log", "tqdm")  # dlt's progress displays offered: a log line, or tqdm bars

@@ -47,6 +47,9 @@ def test_demo_loads_the_simulated_account_into_its_own_pipeline_and_file(tmp_pat
     db = tmp_path / "pixlee_demo.duckdb"
     assert _count(db, "SELECT count(*) FROM pixlee_data.media") > 120
     assert _count(db, "SELECT count(*) FROM pixlee_data.albums") > 2
+    report = tmp_path / "pixlee_demo_report.html"
+    assert f"The demo's UGC report: {report}" in out
+    assert "<html" in report.read_text(encoding="utf-8")[:2000].lower()
     # the user's pipeline and file are never touched by the demo
     assert not (tmp_path / "pixlee.duckdb").exists()
     pipelines = {p.name for p in (tmp_path / "dlt_data" / "pipelines").iterdir()}

@@ -17,6 +17,7 @@ from pixlee.defaults import (
     DATASET_NAME,
     DEMO_DUCKDB_FILE,
     DEMO_PIPELINE_NAME,
+    DEMO_REPORT_FILE,
     DUCKDB_FILE,
     PIPELINE_NAME,
     PROGRESS_CHOICES,
@@ -108,6 +109,14 @@ def _run_demo(albums: int, media_per_album: int, seed: int, progress: str | None
         )
         load_info = run_source(pipeline, source, full_refresh=True)
         _print_report(pipeline, load_info)
+    _write_demo_report(pipeline)
+
+
+def _write_demo_report(pipeline: Any) -> None:
+    from pixlee.report import build_report
+
+    path = build_report(pipeline, DEMO_REPORT_FILE)
+    typer.echo(f"\nThe demo's UGC report: {path} (open it in a browser; it needs no network)")
 
 
 _DEMO_NEXT_STEPS = f"""
@@ -173,11 +182,14 @@ def run(
 
 
 def _register_commands() -> None:
-    """`sim` and `submit` live in their own modules; registered here for `pixlee --help`."""
+    """`sim`, `submit` and `report` live in their own modules; registered here for
+    `pixlee --help`."""
+    from pixlee.cli.report import report
     from pixlee.cli.submit import submit_app
     from pixlee.simulator.cli import sim
 
     app.command("sim", help="Serve a local Pixlee simulator (no credentials needed).")(sim)
+    app.command("report")(report)
     app.add_typer(submit_app, name="submit", help="Signed writes: media, files, albums, products.")
 
 
