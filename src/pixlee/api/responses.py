@@ -37,6 +37,7 @@ from pixlee.api.errors import (
 from pixlee.api.redaction import redact
 
 Side = Literal["read", "write"]
+Body = bytes | bytearray  # a body as read (a bytearray, not copied again)
 EXCERPT_CHARS = 160
 _REDACTION_MARGIN = 512  # longer than any credential
 _HEAD_BYTES = 4096  # what an error message may quote from a body
@@ -85,7 +86,7 @@ def classify(
     what: str,
     status: int,
     headers: Mapping[str, str],
-    content: bytes,
+    content: Body,
     *,
     side: Side = "read",
     now: Callable[[], float] = time.time,
@@ -107,7 +108,7 @@ def classify(
 
 
 def _success(
-    what: str, status: int, headers: Mapping[str, str], content: bytes, side: Side
+    what: str, status: int, headers: Mapping[str, str], content: Body, side: Side
 ) -> Resolution:
     value, repaired = decode_json(content)
     if value is NOT_JSON and looks_cut(content):
@@ -124,7 +125,7 @@ def _success(
 
 
 def _not_an_envelope(
-    what: str, status: int, headers: Mapping[str, str], content: bytes, value: Any
+    what: str, status: int, headers: Mapping[str, str], content: Body, value: Any
 ) -> Resolution:
     if value is NOT_JSON:
         kind = headers.get("Content-Type", "no content type")
@@ -136,7 +137,7 @@ def _not_an_envelope(
     return Resolution(Action.CONTENT_ERROR, what, message, status, excerpt=excerpt)
 
 
-def _error_in_body(what: str, status: int, content: bytes, side: Side) -> Resolution:
+def _error_in_body(what: str, status: int, content: Body, side: Side) -> Resolution:
     """Pixlee sometimes answers HTTP 200 with `"status": "500"` (or 404…) in the body."""
     if status == 429:
         return Resolution(Action.RATE_LIMITED, what, f"{what}: status 429 in the body", status)
@@ -195,7 +196,7 @@ def _auth_message(what: str, status: int, detail: str, side: Side) -> str:
 NOT_JSON: Any = object()
 
 
-def decode_json(content: bytes) -> tuple[Any, str | None]:
+def decode_json(content: Body) -> tuple[Any, str | None]:
     """The decoded body, and why it needed a lenient decode (None if it did not).
 
     Strict first (orjson, several times faster than json on ~80-field media). Only if that
@@ -236,7 +237,7 @@ def _replace_surrogates(value: Any) -> Any:
     return root[0]
 
 
-def looks_cut(content: bytes) -> bool:
+def looks_cut(content: Body) -> bool:
     """An object that never closes: the body was cut on the way (worth another attempt)."""
     stripped = content.strip()
     return stripped.startswith(b"{") and not stripped.endswith(b"}")
@@ -274,7 +275,7 @@ def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -
     return seconds
 
 
-def _text(content: bytes) -> str:
+def _text(content: Body) -> str:
     """A body as text for a message (invalid bytes shown as U+FFFD)."""
     return content.decode("utf-8", errors="replace")
 
@@ -290,7 +291,7 @@ def snippet(text: str, limit: int = EXCERPT_CHARS) -> str:
     return cleaned[:limit] + ("…" if len(cleaned) > limit or len(text) > len(window) else "")
 
 
-def tail_excerpt(content: bytes, limit: int = EXCERPT_CHARS) -> str:
+def tail_excerpt(content: Body, limit: int = EXCERPT_CHARS) -> str:
     """The end of a body (where a cut shows), redacted the same way."""
     window = redact(" ".join(_text(content[-(limit + _REDACTION_MARGIN) :]).split()))
     return ("…" if len(window) > limit else "") + window[-limit:]

@@ -44,7 +44,7 @@ from pixlee.api.errors import (
 )
 from pixlee.api.pacing import RequestPacer
 from pixlee.api.redaction import redacting_logger
-from pixlee.api.responses import Action, Resolution, Side, classify, snippet
+from pixlee.api.responses import Action, Body, Resolution, Side, classify, snippet
 from pixlee.api.throttle import AdaptiveThrottle
 
 logger = redacting_logger(__name__)
@@ -239,7 +239,7 @@ class PixleeSession:
 
     def _read_body(
         self, response: requests.Response, what: str, deadline: float
-    ) -> bytes | Resolution:
+    ) -> Body | Resolution:
         """The whole (decompressed) body, read no further than the size limit or the deadline.
 
         `read1` returns as soon as some bytes arrive, so a server dripping a byte at a time
@@ -260,7 +260,7 @@ class PixleeSession:
                 _limit_socket_wait(response, min(left, self.bounds.read_timeout_seconds))
                 chunk = response.raw.read1(_CHUNK_BYTES, decode_content=True)
                 if not chunk:
-                    return bytes(body)
+                    return body
                 if len(body) + len(chunk) > limit:
                     return _too_large(what, limit)
                 body += chunk

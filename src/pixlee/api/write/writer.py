@@ -229,23 +229,31 @@ def check_algorithm(algorithm: str) -> Algorithm:
 
 
 def _new_id(answer: Resolution, key: str) -> int:
-    """The integer id under `key` (Pixlee sends ids as strings; POST /albums may wrap the album
-    in `data`), or an unknown outcome: a 2xx without it may still have done the write."""
-    body = answer.body or {}
-    data = body.get("data")
-    for candidate in (body, data if isinstance(data, dict) else {}):
+    """The integer id under `key`, or an unknown outcome: a 2xx without it may still have done
+    the write."""
+    new_id = _id_in(answer.body, key)
+    if new_id is None:
+        raise _undocumented(answer, f"JSON with an integer {key!r}")
+    return new_id
+
+
+def _id_in(body: dict[str, Any] | None, key: str) -> int | None:
+    """Pixlee sends ids as strings; POST /albums may wrap the album in `data`."""
+    data = (body or {}).get("data")
+    for candidate in (body or {}, data if isinstance(data, dict) else {}):
         value = to_int(candidate.get(key))
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-    raise _undocumented(answer, f"JSON with an integer {key!r}")
+    return None
 
 
 def _product_result(sku: str, answer: Resolution) -> ProductResult:
-    if answer.body is None and answer.text is not None and answer.text.strip() == PRODUCT_UPDATED:
+    album_id = _id_in(answer.body, "id")
+    if album_id is not None:
+        return ProductResult(sku, created=True, album_id=album_id)
+    if answer.body is None and (answer.text or "").strip() == PRODUCT_UPDATED:
         return ProductResult(sku, created=False)
-    if answer.body is None:
-        raise _undocumented(answer, f"the album JSON with its `id`, or {PRODUCT_UPDATED!r}")
-    return ProductResult(sku, created=True, album_id=_new_id(answer, "id"))
+    raise _undocumented(answer, f"the album JSON with its `id`, or {PRODUCT_UPDATED!r}")
 
 
 def _undocumented(answer: Resolution, expected: str) -> PixleeWriteOutcomeUnknown:
