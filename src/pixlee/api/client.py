@@ -8,6 +8,7 @@ cut or HTML body on 5xx must be retried. The pieces, one job each:
 * :mod:`pixlee.api.config`: settings, their defaults and the `[sources.pixlee_source]` lookup;
 * :mod:`pixlee.api.session`: the one paced, retried, bounded transport (GET and POST);
 * :mod:`pixlee.api.responses`: what a response means, as a value;
+* :mod:`pixlee.api.retries`: retries as predicates on that value, backoff, wait accounting;
 * :mod:`pixlee.api.paging`: the `next`-flag listing, its guards and read-ahead;
 * :mod:`pixlee.api.write`: payloads, uploads, signing, the writer and bulk submits.
 """
@@ -32,7 +33,8 @@ from pixlee.api.errors import PixleeConfigError, PixleeContentError
 from pixlee.api.pacing import DEFAULT_RATE_LIMIT_PER_MINUTE, RequestPacer, make_pacer
 from pixlee.api.paging import NextFlagPaginator, Page, iter_listing, parse_page
 from pixlee.api.redaction import install_log_redaction, register_secret
-from pixlee.api.session import Clock, PixleeSession, RequestStats, Sleep
+from pixlee.api.retries import RequestStats
+from pixlee.api.session import Clock, PixleeSession, Sleep
 from pixlee.api.throttle import AdaptiveThrottle
 from pixlee.api.write import bulk
 from pixlee.api.write.bulk import ItemResult

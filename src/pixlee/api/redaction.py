@@ -47,6 +47,8 @@ def register_secret(value: str | None) -> None:
 
 def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
     """`text` with every credential masked (see the module's docstring for what counts)."""
+    if not text:
+        return text
     text = _KEY_VALUE.sub(r"\1" + REDACTED, text)
     text = _SIGNATURE.sub(r"\1" + REDACTED, text)
     with _known_lock:

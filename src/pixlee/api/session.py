@@ -10,8 +10,8 @@ Every request Pixlee sees goes through :class:`PixleeSession`, which
   on a read and none to another origin or on a write, and no new request after the run's
   deadline;
 * classifies the outcome as a value (:func:`pixlee.api.responses.classify`) and retries on
-  predicates over that value, with `tenacity` (as dlt's own requests helper does); every wait
-  goes through the injected `sleep`, so tests run in virtual time.
+  predicates over that value (:mod:`pixlee.api.retries`); every wait goes through the injected
+  `sleep` and every deadline reads the injected `clock`, so tests run in virtual time.
 
 Errors are raised outside `except` blocks, so the original exception (whose message and request
 carry the key) is never chained into a traceback or dlt's trace.
@@ -19,7 +19,6 @@ carry the key) is never chained into a traceback or dlt's trace.
 
 from __future__ import annotations
 
-import random
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -29,7 +28,6 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
-from tenacity import RetryCallState, Retrying, retry_if_result
 from urllib3.exceptions import ConnectTimeoutError
 
 from pixlee.api.config import USER_AGENT, Bounds, RetryPolicy
@@ -45,6 +43,7 @@ from pixlee.api.errors import (
 from pixlee.api.pacing import RequestPacer
 from pixlee.api.redaction import redacting_logger
 from pixlee.api.responses import Action, Body, Resolution, Side, classify, snippet
+from pixlee.api.retries import RequestStats, RetryLoop, may_retry_read, may_retry_write
 from pixlee.api.throttle import AdaptiveThrottle
 
 logger = redacting_logger(__name__)
@@ -62,27 +61,6 @@ _WRITE_CONSEQUENCE = (
 )
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]
-
-
-@dataclass
-class RequestStats:
-    """What the client did, for run summaries and tests (thread-safe counters).
-
-    `not_found` lists what answered 404 and was skipped (extra endpoints, albums, SKUs), so the
-    run summary can show it.
-    """
-
-    requests: int = 0
-    retries: int = 0
-    rate_limited: int = 0
-    waited_on_429_seconds: float = 0.0
-    not_found: list[str] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def add(self, **deltas: float) -> None:
-        with self._lock:
-            for name, delta in deltas.items():
-                setattr(self, name, getattr(self, name) + delta)
 
 
 @dataclass(frozen=True)
@@ -122,11 +100,13 @@ class PixleeSession:
         self.retry = retry
         self.bounds = bounds
         self.stats = RequestStats()
-        self._sleep = sleep
         self._clock = clock
-        self._random = random.Random()
         self._in_flight = threading.BoundedSemaphore(max_in_flight)
         self._run_started = clock()
+        self._retries = RetryLoop(
+            retry, sleep=sleep, stats=lambda: self.stats, run_time_left=self._run_time_left,
+            run_deadline_seconds=bounds.run_deadline_seconds,
+        )  # fmt: skip
         self.http = _http_session(self.base_url, max(pool_size, 2 * max_in_flight))
 
     def start_run(self) -> None:
@@ -143,7 +123,7 @@ class PixleeSession:
         """GET `path`: the decoded JSON object, after pacing, retries and every bound."""
         what = f"GET {path}" + (f" page {page}" if page is not None else "")
         request = Outgoing("GET", path, what, params)
-        resolution = self._with_retries(lambda: self._read_once(request), _read_may_retry)
+        resolution = self._retries.run(lambda: self._read_once(request), may_retry_read)
         if resolution.repaired:
             logger.warning(
                 "%s: the body is not valid UTF-8 JSON (%s); read with U+FFFD in place of the "
@@ -162,9 +142,9 @@ class PixleeSession:
         """
 
         def may_retry(resolution: Resolution) -> bool:
-            return _write_may_retry(resolution, idempotent)
+            return may_retry_write(resolution, idempotent)
 
-        resolution = self._with_retries(lambda: self._write_once(request), may_retry)
+        resolution = self._retries.run(lambda: self._write_once(request), may_retry)
         if resolution.action is Action.RETRY and resolution.reached_server and not idempotent:
             raise _outcome_unknown(request.what, resolution.message)
         return self._raise_unless_ok(resolution, request, None, _WRITE_CONSEQUENCE)
@@ -284,81 +264,20 @@ class PixleeSession:
         )
         return Resolution(Action.RETRY, what, message)
 
+    def _run_time_left(self) -> float | None:
+        """Seconds until the run's deadline (None: the run has none)."""
+        limit = self.bounds.run_deadline_seconds
+        return None if limit is None else limit - (self._clock() - self._run_started)
+
     def _check_run_deadline(self, what: str) -> None:
         limit = self.bounds.run_deadline_seconds
-        if limit is not None and self._clock() - self._run_started >= limit:
+        left = self._run_time_left()
+        if limit is not None and left is not None and left <= 0:
             raise PixleeDeadlineExceeded(
                 f"{what} was not started: the run deadline of {limit:g}s "
                 "(run_deadline_seconds) has passed. Nothing unfinished was committed as complete; "
                 "the next run goes on from the last complete one."
             )
-
-    # --- retries ---------------------------------------------------------------------------------
-
-    def _with_retries(
-        self, attempt: Callable[[], Resolution], may_retry: Callable[[Resolution], bool]
-    ) -> Resolution:
-        retrying = Retrying(
-            retry=retry_if_result(may_retry),
-            stop=self._stop,
-            wait=self._backoff,
-            before_sleep=self._before_sleep,
-            sleep=self._sleep,
-            retry_error_callback=self._give_up,
-        )
-        return retrying(attempt)  # type: ignore[no-any-return]
-
-    def _backoff(self, state: RetryCallState) -> float:
-        """`Retry-After` when Pixlee gave a usable one (capped), else equal-jitter backoff."""
-        resolution = _outcome(state)
-        retry_after = resolution.retry_after if resolution is not None else None
-        if retry_after is not None:
-            cap = self.retry.max_retry_after_seconds
-            if retry_after > cap:
-                logger.warning(
-                    "Pixlee asked to wait %.0fs (Retry-After); waiting the configured maximum "
-                    "%.0fs instead",
-                    retry_after,
-                    cap,
-                )
-            return min(retry_after, cap)
-        attempt = state.attempt_number
-        ceiling = min(
-            self.retry.max_backoff_seconds, self.retry.backoff_seconds * 2.0 ** (attempt - 1)
-        )
-        return ceiling / 2 + self._random.uniform(0, ceiling / 2)  # "equal jitter"
-
-    def _stop(self, state: RetryCallState) -> bool:
-        """Out of attempts, or the next wait would end past the run's deadline."""
-        if state.attempt_number >= self.retry.max_attempts:
-            return True
-        limit = self.bounds.run_deadline_seconds
-        if limit is None:
-            return False
-        return self._clock() + state.upcoming_sleep - self._run_started >= limit
-
-    def _before_sleep(self, state: RetryCallState) -> None:
-        """Runs only when the wait will happen: the one place waits are counted."""
-        resolution = _outcome(state)
-        wait = state.upcoming_sleep
-        self.stats.add(retries=1)
-        if resolution is not None and resolution.action is Action.RATE_LIMITED:
-            self.stats.add(rate_limited=1, waited_on_429_seconds=wait)
-        message = resolution.message if resolution is not None else "?"
-        logger.info("retrying in %.2fs after attempt %d: %s", wait, state.attempt_number, message)
-
-    def _give_up(self, state: RetryCallState) -> Resolution:
-        resolution = _outcome(state)
-        assert resolution is not None  # only called after a result was judged retryable
-        if resolution.action is Action.RATE_LIMITED:
-            self.stats.add(rate_limited=1)
-        limit = self.bounds.run_deadline_seconds
-        if state.attempt_number < self.retry.max_attempts and limit is not None:
-            raise PixleeDeadlineExceeded(
-                f"{resolution.what}: the run deadline of {limit:g}s (run_deadline_seconds) "
-                f"would pass before the next attempt; last failure: {resolution.message}"
-            )
-        return resolution
 
     def _raise_unless_ok(
         self, resolution: Resolution, request: Outgoing, page: int | None, consequence: str
@@ -401,23 +320,6 @@ def _http_session(base_url: str, pool_maxsize: int) -> requests.Session:
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
-
-
-def _outcome(state: RetryCallState) -> Resolution | None:
-    if state.outcome is None or state.outcome.failed:
-        return None
-    result = state.outcome.result()
-    return result if isinstance(result, Resolution) else None
-
-
-def _read_may_retry(resolution: Resolution) -> bool:
-    return resolution.retryable
-
-
-def _write_may_retry(resolution: Resolution, idempotent: bool) -> bool:
-    if resolution.action is Action.RATE_LIMITED:
-        return True
-    return resolution.action is Action.RETRY and (idempotent or not resolution.reached_server)
 
 
 def _outcome_unknown(what: str, detail: str) -> PixleeWriteOutcomeUnknown:
