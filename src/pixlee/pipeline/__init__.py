@@ -8,20 +8,19 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
 import dlt
 from dlt.common.pipeline import LoadInfo
 from dlt.pipeline.pipeline import Pipeline
 
+from pixlee.defaults import DATASET_NAME, DUCKDB_FILE, PIPELINE_NAME, PROGRESS_CHOICES
 from pixlee.pipeline.duckdb_load import LOAD_MEMORY_LIMIT, duckdb_open_while_loading
+from pixlee.pipeline.local_files import absolute_database, claim_for_this_folder
 from pixlee.pipeline.memory import limit_malloc_arenas
 
-PIPELINE_NAME = "pixlee_pipeline"
-DATASET_NAME = "pixlee_data"
-DUCKDB_FILE = "pixlee.duckdb"
-PROGRESS_CHOICES = ("log", "tqdm")
+__all__ = ["DATASET_NAME", "DUCKDB_FILE", "PIPELINE_NAME", "make_pipeline", "run_source"]
+
 # Measured on 41,000 media (2 cores): zlib on dlt's intermediate files was ~20% of extract
 # CPU, and one extracted file per table left the second normalize worker idle. 10,000 rows a
 # file, not 5,000: dlt resolves its writer config for every file (~6 ms) and the load runs a
@@ -48,28 +47,6 @@ def default_progress() -> str:
     return "tqdm" if sys.stderr.isatty() else "log"
 
 
-def ensure_duckdb_config(duckdb_file: str = DUCKDB_FILE, settings_dir: str = ".dlt") -> bool:
-    """Record the DuckDB file in `.dlt/secrets.toml` so dlt's tools find the same database.
-
-    dlt does not keep credentials in pipeline state: a later `dlt pipeline pixlee_pipeline show`
-    or `dlt.pipeline("pixlee_pipeline").dataset()` resolves the DuckDB path from config and would
-    otherwise open an empty `pixlee_pipeline.duckdb`. dlt types DuckDB credentials as a secret,
-    so the path can only live in secrets.toml (or the environment), not config.toml.
-    Returns True when it wrote the setting.
-    """
-    config = Path(settings_dir) / "secrets.toml"
-    text = config.read_text(encoding="utf-8") if config.exists() else ""
-    if "[destination.duckdb]" in text:
-        return False
-    config.parent.mkdir(parents=True, exist_ok=True)
-    block = (
-        "\n# written by dlt-pixlee: where pipeline pixlee_pipeline keeps its DuckDB database\n"
-        f'[destination.duckdb]\ncredentials = "{duckdb_file}"\n'
-    )
-    config.write_text(text + block, encoding="utf-8")
-    return True
-
-
 def make_pipeline(
     destination: Any = "duckdb",
     dataset_name: str = DATASET_NAME,
@@ -77,11 +54,17 @@ def make_pipeline(
     progress: str | None = None,
     pipelines_dir: str | None = None,
     duckdb_file: str = DUCKDB_FILE,
+    destination_name: str = "duckdb",
 ) -> Pipeline:
-    """A dlt pipeline; the DuckDB destination writes `duckdb_file` in the working directory."""
+    """A dlt pipeline; the DuckDB destination writes `duckdb_file` in the working directory
+    (see `pixlee.pipeline.local_files`: the file and the pipeline's state belong to this folder)
+    and reads its settings from `[destination.<destination_name>]`."""
     apply_throughput_defaults()
-    if destination == "duckdb":
-        destination = dlt.destinations.duckdb(duckdb_file)
+    local_duckdb = destination == "duckdb"
+    if local_duckdb:
+        destination = dlt.destinations.duckdb(
+            absolute_database(duckdb_file), destination_name=destination_name
+        )
     progress = progress or default_progress()
     if progress not in PROGRESS_CHOICES:
         raise ValueError(f"progress must be one of {', '.join(PROGRESS_CHOICES)}, got {progress!r}")
@@ -94,7 +77,7 @@ def make_pipeline(
         dataset_name=dataset_name,
         **options,
     )
-    return pipeline
+    return claim_for_this_folder(pipeline) if local_duckdb else pipeline
 
 
 def apply_throughput_defaults() -> dict[str, Any]:
