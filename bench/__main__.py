@@ -41,6 +41,10 @@ def main() -> None:
         "## Extraction and loading throughput (ours vs. the dlt `rest_api` recipe)",
         "",
         throughput.main(),
+        "",
+        "## Paced against each server window kind",
+        "",
+        throughput.windows(),
     ]
     text = "\n".join(sections) + "\n"
     OUTPUT.write_text(text, encoding="utf-8")

@@ -135,12 +135,14 @@ class PixleeClient:
         # a SQLite file or Redis URL shared by every pipeline on this key; None paces per process
         self.rate_limit_backend = settings.rate_limit_backend
         backend, write_key = self.rate_limit_backend, settings.private_api_key or self.api_key
+        timing: dict[str, Any] = {"clock": clock, "sleep": sleep}  # every wait, virtual in tests
+        read, write = rate_limit_per_minute, write_rate_limit_per_minute
         self.transport = PixleeSession(
             self.base_url,
-            read_pacer=make_pacer(rate_limit_per_minute, "get", backend, self.api_key),
-            write_pacer=make_pacer(write_rate_limit_per_minute, "write", backend, write_key),
+            read_pacer=make_pacer(read, "get", backend, self.api_key, **timing),
+            write_pacer=make_pacer(write, "write", backend, write_key, **timing),
             # 429s slow reads below the pacer's rate when another consumer shares the key
-            read_throttle=AdaptiveThrottle(clock=clock, sleep=sleep),
+            read_throttle=AdaptiveThrottle(**timing),
             retry=retry or RetryPolicy(),
             bounds=_bounds(bounds or Bounds(), settings),
             max_in_flight=self.max_in_flight,

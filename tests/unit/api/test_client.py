@@ -24,14 +24,14 @@ PAGE = {"status": 200, "page": 1, "per_page": 100, "total": 1, "next": False}
 
 
 def _client(base_url: str, clock: VirtualClock | None = None, **kwargs: Any) -> PixleeClient:
-    """A client in virtual time: its waits are recorded in `clock.sleeps`, never slept."""
+    """A client in virtual time: its waits are recorded in `clock.slept`, never slept."""
     clock = clock or VirtualClock()
     return PixleeClient(
         api_key=kwargs.pop("api_key", KEY),
         base_url=base_url,
         rate_limit_per_minute=0,
         sleep=clock.sleep,
-        clock=clock.now,
+        clock=clock,
         **kwargs,
     )
 
@@ -101,7 +101,7 @@ def test_cdn_html_on_5xx_and_cut_bodies_are_retried_then_succeed() -> None:
         pages = list(_client(server.base_url, clock).iter_album_photos(1))
     assert pages[0].items == [{"album_photo_id": 5}]
     assert len(server.paths) == 3
-    assert len(clock.sleeps) == 2
+    assert len(clock.slept) == 2
 
 
 def test_html_with_200_is_a_content_error_not_a_network_fault() -> None:
@@ -129,7 +129,7 @@ def test_an_error_status_inside_a_200_body_is_retried(status: Any) -> None:
         pages = list(client.iter_album_photos(1))
     assert [p.items for p in pages] == [[{"album_photo_id": 9}]]
     assert len(server.paths) == 2
-    assert len(clock.sleeps) == 1
+    assert len(clock.slept) == 1
     assert client.stats.retries == 1
 
 
@@ -140,7 +140,7 @@ def test_retry_after_is_honoured_exactly() -> None:
     with canned_server(limited, good) as server:
         client = _client(server.base_url, clock)
         list(client.iter_album_photos(1))
-    assert clock.sleeps == [7.0]
+    assert clock.slept == [7.0]
     assert client.stats.rate_limited == 1
     assert client.stats.waited_on_429_seconds == 7.0
 
@@ -153,7 +153,7 @@ def test_retry_after_above_the_cap_is_cut_with_a_warning(caplog: pytest.LogCaptu
         client = _client(server.base_url, clock, retry=RetryPolicy(max_retry_after_seconds=60))
         with caplog.at_level("WARNING", logger="pixlee"):
             list(client.iter_album_photos(1))
-    assert clock.sleeps == [60.0]
+    assert clock.slept == [60.0]
     assert "asked to wait 3600s (Retry-After); waiting the configured maximum 60s" in caplog.text
 
 
@@ -167,8 +167,8 @@ def test_backoff_without_retry_after_grows_with_jitter_and_stops() -> None:
         with pytest.raises(PixleeRetriesExhausted) as error:
             list(client.iter_album_photos(1))
     assert len(server.paths) == 4
-    assert len(clock.sleeps) == 3
-    for attempt, slept in enumerate(clock.sleeps, start=1):
+    assert len(clock.slept) == 3
+    for attempt, slept in enumerate(clock.slept, start=1):
         ceiling = 1.0 * 2 ** (attempt - 1)
         assert ceiling / 2 <= slept <= ceiling
     assert str(error.value).startswith(

@@ -36,7 +36,7 @@ def _client(base_url: str, clock: VirtualClock | None = None, **kwargs: Any) -> 
     clock = clock or VirtualClock()
     return PixleeClient(
         api_key=KEY, base_url=base_url, rate_limit_per_minute=0, sleep=clock.sleep,
-        clock=clock.now, **kwargs,
+        clock=clock, **kwargs,
     )  # fmt: skip
 
 
@@ -116,7 +116,7 @@ def test_a_body_cut_by_the_network_is_retried() -> None:
     with hostile_server(in_turn(cut, Reply(body=page))) as server:
         pages = list(_client(server.base_url, clock).iter_album_photos(1))
     assert [len(p.items) for p in pages] == [28]
-    assert len(server.received) == 2 and len(clock.sleeps) == 1
+    assert len(server.received) == 2 and len(clock.slept) == 1
 
 
 def test_a_cdn_page_on_5xx_is_retried() -> None:
@@ -126,7 +126,7 @@ def test_a_cdn_page_on_5xx_is_retried() -> None:
     clock = VirtualClock()
     with hostile_server(in_turn(html, html, Reply(body=real_page(next=False)))) as server:
         pages = list(_client(server.base_url, clock).iter_album_photos(1))
-    assert len(pages) == 1 and len(clock.sleeps) == 2
+    assert len(pages) == 1 and len(clock.slept) == 2
 
 
 def test_pixlees_own_500_body_with_http_200_is_retried() -> None:

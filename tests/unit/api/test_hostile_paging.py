@@ -27,7 +27,7 @@ PATH = "/albums/1659473/photos"
 def _client(base_url: str) -> PixleeClient:
     clock = VirtualClock()
     return PixleeClient(
-        api_key=KEY, base_url=base_url, rate_limit_per_minute=0, sleep=clock.sleep, clock=clock.now
+        api_key=KEY, base_url=base_url, rate_limit_per_minute=0, sleep=clock.sleep, clock=clock
     )
 
 

@@ -26,7 +26,7 @@ def _client(base_url: str, **kwargs: Any) -> PixleeClient:
     return PixleeClient(
         api_key=KEY, private_api_key=PRIVATE, secret_key=SECRET, base_url=base_url,
         rate_limit_per_minute=0, write_rate_limit_per_minute=0, sleep=clock.sleep,
-        clock=clock.now, retry=RetryPolicy(max_attempts=3), **kwargs,
+        clock=clock, retry=RetryPolicy(max_attempts=3), **kwargs,
     )  # fmt: skip
 
 

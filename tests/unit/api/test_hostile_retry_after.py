@@ -23,7 +23,7 @@ KEY = "read-K3y-retry-after-0001"
 def _client(base_url: str, clock: VirtualClock, **kwargs: Any) -> PixleeClient:
     return PixleeClient(
         api_key=KEY, base_url=base_url, rate_limit_per_minute=0, sleep=clock.sleep,
-        clock=clock.now, **kwargs,
+        clock=clock, **kwargs,
     )  # fmt: skip
 
 
@@ -41,7 +41,7 @@ def test_an_unusable_retry_after_gets_the_normal_backoff(value: str) -> None:
         client = _client(server.base_url, clock, retry=RetryPolicy(backoff_seconds=2.0))
         pages = list(client.iter_album_photos(1))
     assert len(pages) == 1 and len(server.received) == 3
-    first, second = clock.sleeps
+    first, second = clock.slept
     assert 1.0 <= first <= 2.0 and 2.0 <= second <= 4.0  # equal jitter on 2 s, then 4 s
     assert client.stats.rate_limited == 2
     assert client.stats.waited_on_429_seconds == pytest.approx(first + second)
@@ -54,8 +54,8 @@ def test_a_usable_retry_after_is_honoured_as_seconds_or_a_date() -> None:
     with hostile_server(replies) as server:
         client = _client(server.base_url, clock)
         list(client.iter_album_photos(1))
-    assert clock.sleeps[0] == 7.0
-    assert 100 < clock.sleeps[1] <= 120  # a date is read against the wall clock
+    assert clock.slept[0] == 7.0
+    assert 100 < clock.slept[1] <= 120  # a date is read against the wall clock
 
 
 def test_only_waits_that_happened_are_counted() -> None:
@@ -65,7 +65,7 @@ def test_only_waits_that_happened_are_counted() -> None:
         with pytest.raises(PixleeRetriesExhausted, match="HTTP 429"):
             list(client.iter_album_photos(1))
     assert len(server.received) == 3
-    assert clock.sleeps == [5.0, 5.0]  # no wait after the last attempt
+    assert clock.slept == [5.0, 5.0]  # no wait after the last attempt
     assert client.stats.waited_on_429_seconds == 10.0
     assert client.stats.rate_limited == 3 and client.stats.retries == 2
 
@@ -76,7 +76,7 @@ def test_a_429_inside_a_200_body_is_rate_limited_too() -> None:
     with hostile_server(replies) as server:
         client = _client(server.base_url, clock)
         list(client.iter_album_photos(1))
-    assert client.stats.rate_limited == 1 and len(clock.sleeps) == 1
+    assert client.stats.rate_limited == 1 and len(clock.slept) == 1
 
 
 @pytest.mark.parametrize(

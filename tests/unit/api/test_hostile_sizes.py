@@ -28,7 +28,7 @@ def _client(base_url: str, **kwargs: Any) -> PixleeClient:
     clock = VirtualClock()
     return PixleeClient(
         api_key="read-K3y-sizes-0001", base_url=base_url, rate_limit_per_minute=0,
-        sleep=clock.sleep, clock=clock.now, **kwargs,
+        sleep=clock.sleep, clock=clock, **kwargs,
     )  # fmt: skip
 
 

@@ -31,7 +31,7 @@ def _client(base_url: str, **kwargs: Any) -> PixleeClient:
     clock = VirtualClock()
     return PixleeClient(
         private_api_key=PRIVATE, secret_key=SECRET, base_url=base_url,
-        write_rate_limit_per_minute=0, sleep=clock.sleep, clock=clock.now,
+        write_rate_limit_per_minute=0, sleep=clock.sleep, clock=clock,
         retry=kwargs.pop("retry", RetryPolicy(max_attempts=3)), **kwargs,
     )  # fmt: skip
 
