@@ -21,7 +21,7 @@ from pixlee.cli.errors import one_line_errors
 
 if TYPE_CHECKING:
     from pixlee.api.client import PixleeClient
-    from pixlee.api.write.writer import ItemResult
+    from pixlee.api.write.bulk import ItemResult
 
 submit_app = typer.Typer(
     name="submit",
@@ -74,7 +74,7 @@ def _client(base_url: str | None, algorithm: str) -> PixleeClient:
     client = PixleeClient(
         base_url=base_url, signature_algorithm=cast(SignatureAlgorithm, algorithm)
     )
-    client._write_credentials()  # a missing key fails before any file is read
+    client.require_write_credentials()  # a missing key fails before any file is read
     return client
 
 

@@ -9,7 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from pixlee.api.concurrency import ReadAhead, interleave, read_pages_ahead
+from pixlee.api.concurrency import ReadAhead, interleave
+from pixlee.api.paging import read_pages_ahead
 
 
 def _task(name: str, count: int, delay: float = 0.0) -> Callable[[], Iterator[tuple[str, int]]]:

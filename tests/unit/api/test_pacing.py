@@ -9,12 +9,10 @@ itself.
 
 from __future__ import annotations
 
-import functools
 import itertools
 
 import pytest
 
-import pixlee.api.client as client_module
 from pixlee.api.client import PixleeClient
 from pixlee.api.pacing import (
     DEFAULT_SAFETY_MARGIN,
@@ -121,22 +119,9 @@ def test_pacing_off_never_sleeps() -> None:
 
 
 @pytest.fixture()
-def clock(monkeypatch: pytest.MonkeyPatch) -> VirtualClock:
-    """Virtual time for the pacer and throttle the client builds itself.
-
-    Until `PixleeClient` passes its own `clock`/`sleep` on (see `make_pacer`, `AdaptiveThrottle`),
-    they are injected where the client builds them.
-    """
-    clock = VirtualClock()
-    monkeypatch.setattr(
-        client_module, "make_pacer", functools.partial(make_pacer, clock=clock, sleep=clock.sleep)
-    )
-    monkeypatch.setattr(
-        client_module,
-        "AdaptiveThrottle",
-        functools.partial(AdaptiveThrottle, clock=clock, sleep=clock.sleep),
-    )
-    return clock
+def clock() -> VirtualClock:
+    """Virtual time for the pacer and throttle the client builds from its `clock` and `sleep`."""
+    return VirtualClock()
 
 
 @pytest.mark.timeout(120)
@@ -148,7 +133,7 @@ def test_the_client_reads_at_its_configured_limit_under_a_sliding_window(
     with rate_limited_server(window, catalogue=Catalogue(4, 200), clock=clock) as server:
         client = PixleeClient(
             api_key="k", base_url=server.base_url, per_page=1, rate_limit_per_minute=300,
-            sleep=clock.sleep,
+            sleep=clock.sleep, clock=clock,
         )  # fmt: skip
         start = clock()
         for album_id in server.catalogue.album_ids():

@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-import functools
 import threading
 
 import pytest
 
-import pixlee.api.client as client_module
 from pixlee.api.client import PixleeClient
-from pixlee.api.pacing import RequestPacer, make_pacer
+from pixlee.api.pacing import RequestPacer
 from pixlee.api.throttle import HOLD_SECONDS, AdaptiveThrottle
 from tests.support.rate_limited_server import Catalogue, rate_limited_server
 from tests.support.rate_windows import WINDOW_KINDS, RateWindow, make_window, most_in_any_window
@@ -202,20 +200,9 @@ class _FirstRequestRefused:
 
 
 @pytest.mark.timeout(30)
-def test_a_429_in_one_client_thread_pauses_the_other_threads(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_a_429_in_one_client_thread_pauses_the_other_threads() -> None:
     """Thread A's GET draws `Retry-After: 30`; thread B, starting while A waits, waits too."""
     clock = VirtualClock()
-    # until PixleeClient passes its clock/sleep to the throttle, inject them where it builds it
-    monkeypatch.setattr(
-        client_module,
-        "AdaptiveThrottle",
-        functools.partial(AdaptiveThrottle, clock=clock, sleep=clock.sleep),
-    )
-    monkeypatch.setattr(
-        client_module, "make_pacer", functools.partial(make_pacer, clock=clock, sleep=clock.sleep)
-    )
     with rate_limited_server(_FirstRequestRefused(), catalogue=Catalogue(2, 1), clock=clock) as srv:
         first, second = srv.catalogue.album_ids()
         thread_b = threading.Thread(target=lambda: list(client.iter_album_photos(second)))
@@ -227,9 +214,10 @@ def test_a_429_in_one_client_thread_pauses_the_other_threads(
                 thread_b.join(10)
             clock.sleep(seconds)
 
-        client = PixleeClient(
-            api_key="k", base_url=srv.base_url, rate_limit_per_minute=0, sleep=retry_sleep
-        )
+        client = PixleeClient(  # its throttle and pacer wait with the same clock and sleep
+            api_key="k", base_url=srv.base_url, rate_limit_per_minute=0, sleep=retry_sleep,
+            clock=clock,
+        )  # fmt: skip
         list(client.iter_album_photos(first))
         client.close()
     [refused_at] = srv.arrivals.refused

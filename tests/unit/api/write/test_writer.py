@@ -22,8 +22,10 @@ from pixlee import (
     PixleeValidationError,
     RetryPolicy,
 )
+from pixlee.api.errors import PixleeWriteOutcomeUnknown
+from pixlee.api.write.bulk import ItemResult
 from pixlee.api.write.signing import minified_json, sign
-from pixlee.api.write.writer import ItemResult, PixleeWriteOutcomeUnknown, ProductResult
+from pixlee.api.write.writer import ProductResult
 from pixlee.simulator import FakeClock, Simulator, SimulatorConfig
 
 PRIVATE = "priv-K3y-never-shown-0001"
@@ -84,7 +86,7 @@ class _Recorder(HTTPAdapter):
 
 def _record(client: PixleeClient) -> _Recorder:
     recorder = _Recorder()
-    client.session.mount("http://", recorder)
+    client.transport.http.mount("http://", recorder)
     return recorder
 
 
@@ -335,7 +337,7 @@ def test_tampered_body_is_rejected_and_not_retried(wsim: Simulator) -> None:
     album_id = _standard_album(wsim)
     before = len(wsim.truth_media([album_id]))
     client = _client(wsim)
-    client.session.mount("http://", _Tamper(max_retries=0))
+    client.transport.http.mount("http://", _Tamper(max_retries=0))
     with pytest.raises(PixleeAuthError, match=r"signature \(HTTP 403\).*secret_key"):
         client.create_media(album_id, "tampered", SLASHY_URI, True, email=EMAIL)
     assert wsim.stats.count(method="POST", route=MEDIA_ROUTE, status=403) == 1
