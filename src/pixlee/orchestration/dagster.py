@@ -1,0 +1,201 @@
+"""A Dagster code location: Pixlee accounts as assets, sharded, each key on its own budget.
+
+    pip install -e '.[dagster]'
+    dagster dev -m pixlee.orchestration.dagster                            # the UI
+    dagster asset materialize -m pixlee.orchestration.dagster --select '*' # everything, once
+
+Built on `dagster-dlt` (its translator and `DagsterDltResource.run`). Each account (settings in
+`pixlee.orchestration.settings`) is one asset group, `<account>`, of:
+
+* `<account>/albums`, `<account>/product_media`: the catalogue, one step (pipeline
+  `<account>_catalog`);
+* `<account>/albums_<N>_of_<M>/{media,products,statistics}`: album shard N, one step each
+  (pipeline `<account>_albums_<N>_of_<M>`), all loading into the account's one dataset;
+* `<account>/categories`: after every shard and the catalogue, read back from the dataset
+  (`pixlee.orchestration.categories`).
+
+Shards are assets, not partitions of one asset: `--select '*'` then runs a whole account in one
+run with every shard its own step (a partitioned asset needs one run per partition, or one step
+for all), a failed shard is retried alone by its step's retry policy (or re-executed from
+failure) while the others complete, and `categories` waits on all of them. Their number is
+fixed in config, their albums are dealt at run time (`pixlee.orchestration.loads`).
+
+A step whose load fails while its package is still pending (two shards creating the same
+table at once, a dropped connection) loads it again in place before the step is failed and
+retried (`pixlee.orchestration.load_retry`): the step's retry would scan its albums again.
+
+Steps run in separate processes, except on DuckDB: one file has one writer, so a DuckDB
+destination runs the steps one after another in one process. All shards of one key pace on
+one budget when `[sources.pixlee_source] rate_limit_backend` names a SQLite file (one host) or
+Redis (several hosts); without it each step paces itself to the full limit.
+
+Asset metadata of each materialization: `rows_loaded` (rows of that table in this run) and the
+load's `pixlee/requests`, `pixlee/retries`, `pixlee/rate_limited`,
+`pixlee/waited_on_429_seconds`, `pixlee/albums_full`, `pixlee/albums_incremental`,
+`pixlee/items_read` (one scan feeds all tables of a load, so its tables show the same counts).
+"""
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pixlee.orchestration.load_retry import load_retried_in_place
+from pixlee.orchestration.loads import Load, plan, resolve_destination
+from pixlee.orchestration.run_metrics import run_counters
+from pixlee.orchestration.settings import OrchestrationSettings, read_settings
+from pixlee.pipeline import preferred_file_format
+from pixlee.pipeline.duckdb_load import duckdb_open_while_loading
+
+try:
+    import dagster as dg
+    from dagster_dlt import DagsterDltResource, DagsterDltTranslator
+    from dagster_dlt.translator import DltResourceTranslatorData
+except ImportError as exc:  # pragma: no cover - depends on the installation
+    raise ImportError(
+        "pixlee.orchestration.dagster needs Dagster: pip install 'dlt-pixlee[dagster]'"
+    ) from exc
+
+METADATA_PREFIX = "pixlee/"
+
+
+@dataclass
+class PixleeTranslator(DagsterDltTranslator):
+    """dagster-dlt's translator, with the keys, group and lineage of the plan."""
+
+    key_prefix: tuple[str, ...] = ()
+    group: str | None = None
+    upstream: tuple[dg.AssetKey, ...] = ()
+    kinds: frozenset[str] = frozenset({"dlt"})
+    pipeline_name: str = ""
+
+    def get_asset_spec(self, data: DltResourceTranslatorData) -> dg.AssetSpec:
+        spec = super().get_asset_spec(data)
+        return spec.replace_attributes(
+            key=dg.AssetKey([*self.key_prefix, data.resource.name]),
+            deps=list(self.upstream),
+            group_name=self.group,
+            kinds=set(self.kinds),
+        ).merge_attributes(metadata={f"{METADATA_PREFIX}pipeline_name": self.pipeline_name})
+
+
+def translator_for(
+    load: Load, settings: OrchestrationSettings, upstream: Sequence[dg.AssetKey] = ()
+) -> PixleeTranslator:
+    prefix = (load.account.name, load.label) if load.kind == "shard" else (load.account.name,)
+    destination = resolve_destination(settings.destination, settings.duckdb_file)
+    return PixleeTranslator(
+        key_prefix=prefix,
+        group=load.account.name,
+        upstream=tuple(upstream),
+        kinds=frozenset({"dlt", destination.destination_name}),
+        pipeline_name=load.pipeline_name,
+    )
+
+
+def asset_keys(load: Load, settings: OrchestrationSettings) -> list[dg.AssetKey]:
+    translator = translator_for(load, settings)
+    return [dg.AssetKey([*translator.key_prefix, name]) for name in load.resources]
+
+
+def load_assets(
+    load: Load, settings: OrchestrationSettings, upstream: Sequence[dg.AssetKey] = ()
+) -> dg.AssetsDefinition:
+    """One step that runs `load` and materializes its tables (any subset of them)."""
+    translator = translator_for(load, settings, upstream)
+    blueprint = load.blueprint_source()
+    specs = [
+        translator.get_asset_spec(DltResourceTranslatorData(resource=resource, pipeline=None))
+        for resource in blueprint.selected_resources.values()
+    ]
+
+    @dg.multi_asset(
+        name=load.pipeline_name,
+        specs=specs,
+        can_subset=True,
+        required_resource_keys={"dlt"},
+        retry_policy=dg.RetryPolicy(
+            max_retries=settings.max_retries,
+            delay=settings.retry_delay_seconds,
+            backoff=dg.Backoff.EXPONENTIAL,
+        ),
+        op_tags={"pixlee/account": load.account.name, "pixlee/load": load.label},
+        pool=load.account.name,
+    )
+    def run_load(context: dg.AssetExecutionContext) -> Iterator[dg.MaterializeResult[Any]]:
+        yield from _run(context, load, settings, translator)
+
+    return run_load
+
+
+def _run(
+    context: dg.AssetExecutionContext,
+    load: Load,
+    settings: OrchestrationSettings,
+    translator: PixleeTranslator,
+) -> Iterator[dg.MaterializeResult[Any]]:
+    pipeline = load.pipeline(settings.destination, settings.pipelines_dir, settings.duckdb_file)
+    source = load.source(pipeline)
+    dlt_resource: DagsterDltResource = context.resources.dlt
+    options: dict[str, Any] = {}
+    file_format = preferred_file_format(pipeline)
+    if file_format:
+        options["loader_file_format"] = file_format
+    with duckdb_open_while_loading(pipeline), load_retried_in_place(pipeline):
+        results = list(
+            dlt_resource.run(
+                context=context,
+                dlt_source=source,
+                dlt_pipeline=pipeline,
+                dagster_dlt_translator=translator,
+                **options,
+            )
+        )
+    counters = run_counters(pipeline) if load.kind != "categories" else {}
+    row_counts = _row_counts(pipeline)
+    extra = {f"{METADATA_PREFIX}{name}": value for name, value in counters.items()}
+    context.log.info(f"{load.pipeline_name}: rows {row_counts or 'none'}; {counters}")
+    for result in results:
+        table = result.asset_key.path[-1] if result.asset_key else ""
+        yield dg.MaterializeResult(
+            asset_key=result.asset_key,
+            metadata={
+                **(result.metadata or {}),
+                "rows_loaded": dg.MetadataValue.int(row_counts.get(table, 0)),
+                **extra,
+            },
+        )
+
+
+def _row_counts(pipeline: Any) -> dict[str, int]:
+    """Rows per table written by the pipeline's last run (dlt's normalize step)."""
+    trace = pipeline.last_trace
+    info = trace.last_normalize_info if trace is not None else None
+    return dict(info.row_counts) if info is not None else {}
+
+
+def pixlee_definitions(settings: OrchestrationSettings | None = None) -> dg.Definitions:
+    """The assets of every configured account (`read_settings()` unless given)."""
+    settings = settings or read_settings()
+    assets: list[dg.AssetsDefinition] = []
+    for account in settings.accounts:
+        loads = [load for load in plan(settings) if load.account == account]
+        upstream = [
+            key
+            for load in loads
+            if load.kind != "categories"
+            for key in asset_keys(load, settings)
+            if key.path[-1] in ("albums", "media")
+        ]
+        for load in loads:
+            assets.append(
+                load_assets(load, settings, upstream if load.kind == "categories" else ())
+            )
+    local_file = settings.destination == "duckdb"
+    return dg.Definitions(
+        assets=assets,
+        resources={"dlt": DagsterDltResource()},
+        executor=dg.in_process_executor if local_file else dg.multiprocess_executor,
+    )
+
+
+defs = pixlee_definitions()
