@@ -223,38 +223,17 @@ def test_shards_equal_the_truth_a_failed_shard_retries_alone_and_reruns_are_incr
 
         assert result.success and failed
         # shard 1 failed once (500, max_attempts=1) and was retried alone
-        retried = Counter(e.step_key for e in events if e.dagster_event_type == "STEP_RESTARTED")
-        assert retried == {"pixlee_albums_1_of_2": 1}
-        started = Counter(e.step_key for e in events if e.dagster_event_type == "STEP_START")
         loads = ["pixlee_catalog", "pixlee_albums_0_of_2", "pixlee_albums_1_of_2"]
         loads.append("pixlee_categories")
-        assert started == dict.fromkeys(loads, 1)
+        _assert_retried_alone(events, loads, "pixlee_albums_1_of_2")
         # the key never reaches Dagster's event log, not even in the failure
         assert not [e for e in events if sim.config.api_key in str(e)]
         read = duckdb_reader(tmp_path / "warehouse.duckdb", "pixlee_data")
         assert_account_equals_truth(sim, read, skus)
-
-        # each load its own pipeline (state) and staging dataset
-        assert sorted(p.name for p in (tmp_path / "pipelines").iterdir()) == sorted(loads)
-        with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
-            schemas = {
-                r[0] for r in con.execute("SELECT schema_name FROM duckdb_schemas()").fetchall()
-            }
-        assert {
-            f"pixlee_data_staging_pixlee_albums_{n}_of_{shards}" for n in range(shards)
-        } <= schemas
-
+        _assert_own_pipelines_and_staging(tmp_path, loads)
         # metadata: rows per table of each shard, and exactly the requests the server saw
         metadata = _metadata(result)
-        truth_media = sim.truth_media()
-        for n, albums in shard_albums.items():
-            shard = metadata[f"pixlee/albums_{n}_of_{shards}/media"]
-            assert shard["rows_loaded"] == sum(i["album_id"] in albums for i in truth_media)
-            served = _photo_requests(sim, albums) - (1 if n == 1 else 0)  # minus the 500
-            assert shard["pixlee/requests"] == served, n
-            assert shard["pixlee/albums_full"] == len(albums)
-            stats = metadata[f"pixlee/albums_{n}_of_{shards}/statistics"]
-            assert stats["rows_loaded"] == len(albums)
+        _assert_shard_metadata(sim, metadata, shard_albums, failed_shard=1)
         assert metadata["pixlee/albums"]["rows_loaded"] == len(album_ids)
         assert metadata["pixlee/categories"]["rows_loaded"] == len(expected_categories(sim))
 
@@ -273,6 +252,37 @@ def test_shards_equal_the_truth_a_failed_shard_retries_alone_and_reruns_are_incr
             )
             assert shard["pixlee/requests"] == _photo_requests(sim, albums) == len(albums)
         assert_account_equals_truth(sim, read, skus, statistics=False)
+
+
+def _assert_retried_alone(events: list[Any], steps: list[str], failing: str) -> None:
+    restarted = Counter(e.step_key for e in events if e.dagster_event_type == "STEP_RESTARTED")
+    assert restarted == {failing: 1}
+    started = Counter(e.step_key for e in events if e.dagster_event_type == "STEP_START")
+    assert started == dict.fromkeys(steps, 1)
+
+
+def _assert_own_pipelines_and_staging(tmp_path: Path, loads: list[str]) -> None:
+    """Each load its own pipeline folder (state) and, for the shards, staging dataset."""
+    assert sorted(p.name for p in (tmp_path / "pipelines").iterdir()) == sorted(loads)
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+        schemas = {r[0] for r in con.execute("SELECT schema_name FROM duckdb_schemas()").fetchall()}
+    shards = [load for load in loads if "_albums_" in load]
+    assert {f"pixlee_data_staging_{shard}" for shard in shards} <= schemas
+
+
+def _assert_shard_metadata(
+    sim: Simulator, metadata: dict[str, Any], shard_albums: dict[int, set[int]], failed_shard: int
+) -> None:
+    truth_media = sim.truth_media()
+    shards = len(shard_albums)
+    for n, albums in shard_albums.items():
+        shard = metadata[f"pixlee/albums_{n}_of_{shards}/media"]
+        assert shard["rows_loaded"] == sum(i["album_id"] in albums for i in truth_media)
+        served = _photo_requests(sim, albums) - (1 if n == failed_shard else 0)  # the 500
+        assert shard["pixlee/requests"] == served, n
+        assert shard["pixlee/albums_full"] == len(albums)
+        stats = metadata[f"pixlee/albums_{n}_of_{shards}/statistics"]
+        assert stats["rows_loaded"] == len(albums)
 
 
 # --- two materializations at once on one key ---------------------------------------------------
@@ -332,6 +342,28 @@ def scaled_sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[Simulator]:
         per_window = int(PER_MINUTE * WINDOW_SECONDS / 60)
         sim.set_rate_limit(get_per_minute=per_window + DEFAULT_BURST, retry_after=True)
         yield sim
+
+
+def _budget_summary(
+    sim: Simulator, arrivals: Arrivals, shard_albums: list[set[int]]
+) -> dict[str, Any]:
+    """What the server saw while both runs were reading their albums."""
+    starts = [min(arrivals.of_albums(albums)) for albums in shard_albums]
+    ends = [max(arrivals.of_albums(albums)) for albums in shard_albums]
+    measured_from, measured_to = max(starts) + WARMUP_SECONDS, min(ends)
+    assert measured_to - measured_from >= 8.0, (starts, ends)
+    inside = [t for t, _, _ in arrivals.seen if measured_from <= t < measured_to]
+    achieved_per_minute = len(inside) / (measured_to - measured_from) * 60.0
+    return {
+        "requests": len(arrivals.seen),
+        "rate_limited": sim.stats.rate_limited,
+        "achieved_share": round(achieved_per_minute / PER_MINUTE, 3),
+        "measured_seconds": round(measured_to - measured_from, 1),
+        "shares": [
+            sum(measured_from <= t < measured_to for t in arrivals.of_albums(albums))
+            for albums in shard_albums
+        ],
+    }
 
 
 def _drop_datasets(url: str, dataset: str) -> None:
@@ -401,28 +433,11 @@ def test_two_runs_on_one_key_share_its_budget_and_load_one_dataset(
         procs = _start_workers(tmp_path, env, 2)
         assert [p.wait(timeout=240) for p in procs] == [0, 0]
 
-        # the budget: measured while both runs were reading their albums
-        starts = [min(arrivals.of_albums(albums)) for albums in shard_albums]
-        ends = [max(arrivals.of_albums(albums)) for albums in shard_albums]
-        measured_from, measured_to = max(starts) + WARMUP_SECONDS, min(ends)
-        assert measured_to - measured_from >= 8.0, (starts, ends)
-        inside = [t for t, _, _ in arrivals.seen if measured_from <= t < measured_to]
-        achieved_per_minute = len(inside) / (measured_to - measured_from) * 60.0
-        shares = [
-            sum(measured_from <= t < measured_to for t in arrivals.of_albums(albums))
-            for albums in shard_albums
-        ]
-        summary = {
-            "requests": len(arrivals.seen),
-            "rate_limited": sim.stats.rate_limited,
-            "achieved_share": round(achieved_per_minute / PER_MINUTE, 3),
-            "measured_seconds": round(measured_to - measured_from, 1),
-            "shares": shares,
-        }
+        summary = _budget_summary(sim, arrivals, shard_albums)
         print(f"two runs on one key: {summary}")
         assert summary["rate_limited"] <= 0.01 * summary["requests"], summary
         assert 0.90 <= summary["achieved_share"] <= 1.05, summary
-        assert min(shares) >= 0.25 * sum(shares), summary
+        assert min(summary["shares"]) >= 0.25 * sum(summary["shares"]), summary
 
         # then the catalogue and the categories; the dataset is the account, on Postgres too
         from pixlee.orchestration.settings import read_settings
