@@ -35,6 +35,7 @@ from pixlee.api.errors import PixleeConfigError
 from pixlee.api.pacing import DEFAULT_BURST, budget_name
 from pixlee.simulator import Simulator, SimulatorConfig
 from tests.support.dataset import assert_rows_match
+from tests.support.rate_windows import most_in_any_window
 
 REPO = Path(__file__).resolve().parents[2]
 PHOTOS = "/api/v2/albums/{album_id}/photos"
@@ -357,6 +358,7 @@ def _budget_summary(
     return {
         "requests": len(arrivals.seen),
         "rate_limited": sim.stats.rate_limited,
+        "most_in_a_window": most_in_any_window([t for t, _, _ in arrivals.seen], WINDOW_SECONDS),
         "achieved_share": round(achieved_per_minute / PER_MINUTE, 3),
         "measured_seconds": round(measured_to - measured_from, 1),
         "shares": [

@@ -34,6 +34,7 @@ from dlt.pipeline.pipeline import Pipeline
 from pixlee.orchestration.categories import categories_source, category_rows
 from pixlee.orchestration.settings import Account, OrchestrationSettings
 from pixlee.pipeline import DUCKDB_FILE, make_pipeline
+from pixlee.pipeline.local_files import absolute_database, claim_for_this_folder
 from pixlee.source import pixlee_source
 
 SHARD_RESOURCES = ("media", "products", "statistics")
@@ -82,8 +83,8 @@ def with_staging_dataset(destination: Destination[Any, Any], pipeline_name: str)
 
 def resolve_destination(destination: Any, duckdb_file: str = DUCKDB_FILE) -> Any:
     """A destination factory from a name (`duckdb` means the file `duckdb_file`) or a factory."""
-    if destination == "duckdb":
-        return dlt.destinations.duckdb(duckdb_file)
+    if destination == "duckdb":  # an absolute path, as `make_pipeline` (pipeline.local_files)
+        return dlt.destinations.duckdb(absolute_database(duckdb_file))
     if isinstance(destination, str):
         return Destination.from_reference(destination)
     return destination
@@ -130,13 +131,15 @@ class Load:
         own = with_staging_dataset(
             resolve_destination(destination, duckdb_file), self.pipeline_name
         )
-        return make_pipeline(
+        pipeline = make_pipeline(
             destination=own,
             dataset_name=self.account.dataset_name,
             pipeline_name=self.pipeline_name,
             progress="log",
             pipelines_dir=pipelines_dir,
         )
+        # a DuckDB file belongs to this folder, and so must the state (pipeline.local_files)
+        return claim_for_this_folder(pipeline) if destination == "duckdb" else pipeline
 
     def shard_album_ids(self, source_kwargs: dict[str, Any]) -> list[int]:
         """This shard's albums: of the configured `album_ids`, else of all the account's."""
