@@ -81,6 +81,8 @@ class PixleeTranslator(DagsterDltTranslator):
 def translator_for(
     load: Load, settings: OrchestrationSettings, upstream: Sequence[dg.AssetKey] = ()
 ) -> PixleeTranslator:
+    """Keys `<account>/<table>`, or `<account>/albums_N_of_M/<table>` for a shard's tables (a
+    table is written by every shard, an asset by one step)."""
     prefix = (load.account.name, load.label) if load.kind == "shard" else (load.account.name,)
     destination = resolve_destination(settings.destination, settings.duckdb_file)
     return PixleeTranslator(
@@ -133,6 +135,10 @@ def _run(
     settings: OrchestrationSettings,
     translator: PixleeTranslator,
 ) -> Iterator[dg.MaterializeResult[Any]]:
+    """Run the load through dagster-dlt (which drops the local pipeline folder first: the state
+    comes back from the destination), as `pixlee run` would: parquet where the destination
+    takes it, a DuckDB file held open for the load, a failed pending load retried in place.
+    Then each table's materialization gets its rows and the load's request counts."""
     pipeline = load.pipeline(settings.destination, settings.pipelines_dir, settings.duckdb_file)
     source = load.source(pipeline)
     dlt_resource: DagsterDltResource = context.resources.dlt
