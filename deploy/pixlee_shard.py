@@ -12,7 +12,9 @@ Orchestrators (the GitHub Actions workflow beside this file, an Airflow task, cr
   (`pixlee_data_staging_pixlee_albums_<N>_of_<M>`): two shards merging at once never share
   staging tables;
 * `--catalog` instead runs pipeline `pixlee_catalog` for `albums` and the SKUs' `product_media`;
-* `--categories` (after every shard and the catalog) computes `categories` from the dataset.
+* `--categories` (after every shard and the catalog) computes `categories` from the dataset;
+* on Postgres, loads into the dataset take turns (`pixlee.orchestration.dataset_lock`: two
+  shards merging the same product at once would both insert it).
 
 The loads are `pixlee.orchestration.loads`, the same the Dagster code location runs
 (`pixlee.orchestration.dagster`): the pipelines, states and staging datasets are the same,
@@ -29,6 +31,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from pixlee.orchestration.dataset_lock import loads_take_turns
 from pixlee.orchestration.load_retry import load_retried_in_place
 from pixlee.orchestration.loads import (
     CATALOG_RESOURCES,
@@ -75,7 +78,7 @@ def run(
     else:
         load = Load(account, "shard", shard, shards)
     pipeline = load.pipeline(destination, pipelines_dir)
-    with load_retried_in_place(pipeline):
+    with loads_take_turns(pipeline), load_retried_in_place(pipeline):
         return run_source(pipeline, load.source(pipeline))
 
 

@@ -439,7 +439,8 @@ def test_two_runs_on_one_key_share_its_budget_and_load_one_dataset(
         print(f"two runs on one key: {summary}")
         assert summary["rate_limited"] <= 0.01 * summary["requests"], summary
         assert 0.90 <= summary["achieved_share"] <= 1.05, summary
-        assert min(summary["shares"]) >= 0.25 * sum(summary["shares"]), summary
+        # neither run starved (fair is 50%; a pacer bug once gave some processes 0%)
+        assert min(summary["shares"]) >= 0.15 * sum(summary["shares"]), summary
 
         # then the catalogue and the categories; the dataset is the account, on Postgres too
         from pixlee.orchestration.settings import read_settings
@@ -675,6 +676,84 @@ def test_a_load_that_keeps_failing_is_retried_a_bounded_number_of_times(tmp_path
         pipeline.load()
     assert waits == [2.0, 4.0]  # three attempts, then the failure is the step's
     assert pipeline.has_pending_data  # nothing was dropped: the next run loads it
+
+
+def test_loads_into_one_postgres_dataset_wait_for_each_other(tmp_path: Path) -> None:
+    """While another load holds the dataset's lock, a load waits (seen in `pg_locks`, not
+    timed) and merges once it is released: two merges of one product never overlap."""
+    import threading
+
+    import psycopg2
+
+    from pixlee.orchestration.dataset_lock import loads_take_turns, lock_key
+    from tests.destinations.services import POSTGRES_URL, require
+
+    url = require("PostgreSQL", POSTGRES_URL, "postgresql")
+    dataset = f"pixlee_turns_{uuid.uuid4().hex[:8]}"
+    pipeline = dlt.pipeline(
+        "turns",
+        destination=dlt.destinations.postgres(credentials=url),
+        dataset_name=dataset,
+        pipelines_dir=str(tmp_path / "pipelines"),
+    )
+    pipeline.extract(dlt.resource([{"id": 7, "title": "new"}], name="products", primary_key="id"))
+    pipeline.normalize()
+    key = lock_key(dataset)
+    holder = psycopg2.connect(url)
+    holder.autocommit = True
+    try:
+        with holder.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", (key,))
+        errors: list[BaseException] = []
+
+        def load() -> None:
+            try:
+                with loads_take_turns(pipeline):
+                    pipeline.load()
+            except BaseException as exc:  # reported by the test thread
+                errors.append(exc)
+
+        loader = threading.Thread(target=load)
+        loader.start()
+        _wait_for_advisory_waiter(holder, key, loader)
+        assert loader.is_alive() and not _postgres_tables(holder, dataset)  # nothing merged
+        with holder.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", (key,))
+        loader.join(timeout=120)
+        assert not loader.is_alive() and not errors, errors
+        assert postgres_reader(url, dataset)("products")[0]["title"] == "new"
+    finally:
+        holder.close()
+        _drop_datasets(url, dataset)
+
+
+def _wait_for_advisory_waiter(connection: Any, key: int, loader: Any) -> None:
+    """Until a backend waits for the advisory lock `key` (pg_locks splits it in two oids)."""
+    high, low = (key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF
+    deadline = time.monotonic() + 120
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                "AND classid::bigint = %s AND objid::bigint = %s",
+                (high, low),
+            )
+            (waiting,) = cursor.fetchone()
+        if waiting:
+            return
+        assert loader.is_alive(), "the load finished without waiting for the lock"
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+
+def _postgres_tables(connection: Any, dataset: str) -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s "
+            "AND table_name = 'products'",
+            (dataset,),
+        )
+        return [row[0] for row in cursor.fetchall()]
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["worker"]:

@@ -20,9 +20,11 @@ for all), a failed shard is retried alone by its step's retry policy (or re-exec
 failure) while the others complete, and `categories` waits on all of them. Their number is
 fixed in config, their albums are dealt at run time (`pixlee.orchestration.loads`).
 
-A step whose load fails while its package is still pending (two shards creating the same
-table at once, a dropped connection) loads it again in place before the step is failed and
-retried (`pixlee.orchestration.load_retry`): the step's retry would scan its albums again.
+Loads into one Postgres dataset take turns (`pixlee.orchestration.dataset_lock`: two shards
+merging the same product at once would both insert it); extraction still runs in parallel. A
+step whose load fails while its package is still pending (a dropped connection, a conflict)
+loads it again in place before the step is failed and retried
+(`pixlee.orchestration.load_retry`): the step's retry would scan its albums again.
 
 Steps run in separate processes, except on DuckDB: one file has one writer, so a DuckDB
 destination runs the steps one after another in one process. All shards of one key pace on
@@ -39,6 +41,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pixlee.orchestration.dataset_lock import loads_take_turns
 from pixlee.orchestration.load_retry import load_retried_in_place
 from pixlee.orchestration.loads import Load, plan, resolve_destination
 from pixlee.orchestration.run_metrics import run_counters
@@ -137,7 +140,8 @@ def _run(
 ) -> Iterator[dg.MaterializeResult[Any]]:
     """Run the load through dagster-dlt (which drops the local pipeline folder first: the state
     comes back from the destination), as `pixlee run` would: parquet where the destination
-    takes it, a DuckDB file held open for the load, a failed pending load retried in place.
+    takes it, a DuckDB file held open for the load; loads into one Postgres dataset in turn
+    (`dataset_lock`), a failed pending load retried in place (`load_retry`).
     Then each table's materialization gets its rows and the load's request counts."""
     pipeline = load.pipeline(settings.destination, settings.pipelines_dir, settings.duckdb_file)
     source = load.source(pipeline)
@@ -146,7 +150,11 @@ def _run(
     file_format = preferred_file_format(pipeline)
     if file_format:
         options["loader_file_format"] = file_format
-    with duckdb_open_while_loading(pipeline), load_retried_in_place(pipeline):
+    with (
+        duckdb_open_while_loading(pipeline),
+        loads_take_turns(pipeline),
+        load_retried_in_place(pipeline),
+    ):
         results = list(
             dlt_resource.run(
                 context=context,
