@@ -37,3 +37,18 @@ class PixleeRetriesExhausted(PixleeError):
 
 class PixleeValidationError(PixleeError, ValueError):
     """Input to a write call is invalid; raised before anything is sent."""
+
+
+class PixleeContentError(PixleeResponseError):
+    """A page whose body cannot be used (undecodable, not the documented envelope): a content
+    problem of that page, not a network fault, so it is not retried and costs only its album.
+
+    `path` is the request path (no query string, so no key), `page` the page number (None for
+    a single object), `excerpt` a short redacted piece of the body.
+    """
+
+    def __init__(self, message: str, *, path: str, page: int | None, excerpt: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.page = page
+        self.excerpt = excerpt
