@@ -18,13 +18,12 @@ from dlt.sources import DltResource
 from pixlee.api.client import DEFAULT_BASE_URL, DEFAULT_PER_PAGE
 from pixlee.api.concurrency import DEFAULT_MAX_IN_FLIGHT
 from pixlee.api.pacing import DEFAULT_RATE_LIMIT_PER_MINUTE
-from pixlee.api.values import to_int
 from pixlee.source.config import PixleeSourceConfiguration
-from pixlee.source.derived import AlbumStatistics
+from pixlee.source.derived import AlbumStatistics, new_products
 from pixlee.source.metrics import AlbumScanned, last_run_metrics
 from pixlee.source.reads import AlbumList, EndpointPage, ReadsComplete, SkuPage, read_events
 from pixlee.source.records import catalogue_product
-from pixlee.source.run import ExtraEndpoint, PixleeRun
+from pixlee.source.run import ExtraEndpoint, PixleeRun, Sequenced
 from pixlee.source.scanning import (
     DEFAULT_OVERLAP_MINUTES,
     DEFAULT_RECONCILE,
@@ -101,111 +100,140 @@ def pixlee_source(
 
 
 @dlt.resource(name="pixlee_reads", selected=False)
-def pixlee_reads(run: PixleeRun) -> Iterator[Any]:
-    """Every read of the run, as events (see `pixlee.source.reads`)."""
+def pixlee_reads(run: PixleeRun) -> Iterator[Sequenced]:
+    """Every read of the run, as numbered events (see `pixlee.source.reads`)."""
     yield from read_events(run)
 
 
 @dlt.transformer(name=ALBUMS, **ALBUMS_HINTS)
-def albums(event: Any, run: PixleeRun) -> Iterator[list[dict[str, Any]]]:
+def albums(step: Sequenced, run: PixleeRun) -> Iterator[Any]:
     """Every album GET /albums lists (standard, product and category albums)."""
-    if isinstance(event, AlbumList) and event.albums:
-        yield event.albums
+
+    def handle(event: Any) -> Iterator[Any]:
+        if isinstance(event, AlbumList) and event.albums:
+            yield event.albums
+
+    yield from run.state().in_order(ALBUMS, step, handle)
 
 
 @dlt.transformer(name=MEDIA, **MEDIA_HINTS)
-def media(event: Any, run: PixleeRun) -> Iterator[Any]:
+def media(step: Sequenced, run: PixleeRun) -> Iterator[Any]:
     """Approved photos and videos, one row per album placement (`album_photo_id`)."""
     items = run.state().media_items
-    if isinstance(event, AlbumPage) and event.items:
-        yield from items.page(event.items)
-    elif isinstance(event, RemovedMedia) and event.rows:
-        yield from items.removed(event.rows)
-    elif isinstance(event, ReadsComplete):
-        yield from items.flush()
+
+    def handle(event: Any) -> Iterator[Any]:
+        if isinstance(event, AlbumPage) and event.items:
+            yield from items.page(event.items)
+        elif isinstance(event, RemovedMedia) and event.rows:
+            yield from items.removed(event.rows)
+        elif isinstance(event, ReadsComplete):
+            yield from items.flush()
+
+    yield from run.state().in_order(MEDIA, step, handle)
 
 
 @dlt.transformer(name=PRODUCTS, **PRODUCTS_HINTS)
-def products(event: Any, run: PixleeRun) -> Iterator[list[dict[str, Any]]]:
+def products(step: Sequenced, run: PixleeRun) -> Iterator[Any]:
     """Each product tagged on the media read, once per run (the version first seen)."""
-    if not isinstance(event, AlbumPage):
-        return
     seen = run.state().seen_products
-    batch = []
-    for item in event.items:
-        for product in item.get("products") or []:
-            if not isinstance(product, dict) or to_int(product.get("id")) in seen:
-                continue  # seen: skip building the row (most tags repeat a known product)
-            row = catalogue_product(product)
-            if isinstance(row.get("id"), int) and not isinstance(row["id"], bool):
-                seen.add(row["id"])
-                batch.append(row)
-    if batch:
-        yield batch
+
+    def handle(event: Any) -> Iterator[Any]:
+        if isinstance(event, AlbumPage):
+            batch = [row for row in map(catalogue_product, new_products(event.items, seen))]
+            if batch:
+                yield batch
+
+    yield from run.state().in_order(PRODUCTS, step, handle)
 
 
 @dlt.transformer(name=STATISTICS, **STATISTICS_HINTS)
-def statistics(event: Any, run: PixleeRun) -> Iterator[dict[str, Any]]:
+def statistics(step: Sequenced, run: PixleeRun) -> Iterator[Any]:
     """Derived: per-album counts from each complete scan (the API has no statistics)."""
     state = run.state()
-    if isinstance(event, AlbumPage) and event.full_scan:
-        counts = state.album_statistics.setdefault(event.album_id, AlbumStatistics(event.album_id))
-        counts.add(event.items)
-    elif isinstance(event, AlbumScanned):
-        counts = state.album_statistics.pop(event.album_id, AlbumStatistics(event.album_id))
-        if event.full_scan and event.complete:
-            yield counts.row(state.started_at)
+
+    def handle(event: Any) -> Iterator[Any]:
+        if isinstance(event, AlbumPage) and event.full_scan:
+            counts = state.album_statistics.setdefault(
+                event.album_id, AlbumStatistics(event.album_id)
+            )
+            counts.add(event.items)
+        elif isinstance(event, AlbumScanned):
+            counts = state.album_statistics.pop(event.album_id, AlbumStatistics(event.album_id))
+            if event.full_scan and event.complete:
+                yield counts.row(state.started_at)
+
+    yield from state.in_order(STATISTICS, step, handle)
 
 
 @dlt.transformer(name=CATEGORIES, **CATEGORIES_HINTS)
-def categories(event: Any, run: PixleeRun) -> Iterator[list[dict[str, Any]]]:
+def categories(step: Sequenced, run: PixleeRun) -> Iterator[Any]:
     """Derived: category albums and how many distinct photos carry each category; only from
     runs where every album got a complete scan (counts need every album's whole content)."""
     state = run.state()
-    if isinstance(event, AlbumPage):
-        state.categories.add(event.items)
-    elif isinstance(event, ReadsComplete) and event.all_full:
-        rows = state.categories.rows(state.directory.category_albums())
-        if rows:
-            yield rows
+
+    def handle(event: Any) -> Iterator[Any]:
+        if isinstance(event, AlbumPage):
+            state.categories.add(event.items)
+        elif isinstance(event, ReadsComplete) and event.all_full:
+            rows = state.categories.rows(state.directory.category_albums())
+            if rows:
+                yield rows
+
+    yield from state.in_order(CATEGORIES, step, handle)
 
 
 @dlt.transformer(name=PRODUCT_MEDIA, **PRODUCT_MEDIA_HINTS)
-def product_media(event: Any, run: PixleeRun) -> Iterator[Any]:
+def product_media(step: Sequenced, run: PixleeRun) -> Iterator[Any]:
     """Content of each configured SKU (GET /albums/from_sku), with the `sku` it came from."""
     items = run.state().product_media_items
-    if isinstance(event, SkuPage):
-        yield from items.page(event.items, extra={"sku": event.sku})
-    elif isinstance(event, ReadsComplete):
-        yield from items.flush()
+
+    def handle(event: Any) -> Iterator[Any]:
+        if isinstance(event, SkuPage):
+            yield from items.page(event.items, extra={"sku": event.sku})
+        elif isinstance(event, ReadsComplete):
+            yield from items.flush()
+
+    yield from run.state().in_order(PRODUCT_MEDIA, step, handle)
 
 
 @dlt.transformer(name=RUNS, **RUNS_HINTS)
-def runs(event: Any, run: PixleeRun) -> Iterator[dict[str, Any]]:
+def runs(step: Sequenced, run: PixleeRun) -> Iterator[Any]:
     """One row per run: requests, scans, media new/updated/unchanged/removed, rejections."""
-    if isinstance(event, ReadsComplete):
-        state = run.state()
-        metrics = dlt.current.resource_metrics()
-        metrics.clear()  # a source object run again reports this run only
-        metrics.update(state.metrics.figures(run.client.stats))
-        yield state.metrics.row(
-            state.load_id or "", state.started_at, event.finished_at, run.client.stats
-        )
+    state = run.state()
+
+    def handle(event: Any) -> Iterator[Any]:
+        if isinstance(event, ReadsComplete):
+            metrics = dlt.current.resource_metrics()
+            metrics.clear()  # a source object run again reports this run only
+            metrics.update(state.metrics.figures(run.client.stats))
+            stats = run.client.stats
+            yield state.metrics.row(state.load_id or "", state.started_at, event.finished_at, stats)
+
+    yield from state.in_order(RUNS, step, handle)
 
 
 @dlt.transformer(name=ALBUM_SCANS, **ALBUM_SCANS_HINTS)
-def album_scans(event: Any, run: PixleeRun) -> Iterator[dict[str, Any]]:
+def album_scans(step: Sequenced, run: PixleeRun) -> Iterator[Any]:
     """One row per album and run: full or incremental, complete or not, pages, items."""
-    if isinstance(event, AlbumScanned):
-        yield event.row(run.state().load_id or "")
+    state = run.state()
+
+    def handle(event: Any) -> Iterator[Any]:
+        if isinstance(event, AlbumScanned):
+            yield event.row(state.load_id or "")
+
+    yield from state.in_order(ALBUM_SCANS, step, handle)
 
 
 @dlt.transformer(name=REJECTED, **REJECTED_HINTS)
-def rejected(event: Any, run: PixleeRun) -> Iterator[list[dict[str, Any]]]:
+def rejected(step: Sequenced, run: PixleeRun) -> Iterator[Any]:
     """Items (and pages) kept out of the data tables, with album, page, reason and raw JSON."""
-    if isinstance(event, Rejected):
-        load_id = run.state().load_id or ""
-        yield [rejection.row(load_id) for rejection in event.rejections]
+    state = run.state()
+
+    def handle(event: Any) -> Iterator[Any]:
+        if isinstance(event, Rejected):
+            yield [rejection.row(state.load_id or "") for rejection in event.rejections]
+
+    yield from state.in_order(REJECTED, step, handle)
 
 
 def _endpoint_resource(endpoint: ExtraEndpoint) -> DltResource:
@@ -214,8 +242,8 @@ def _endpoint_resource(endpoint: ExtraEndpoint) -> DltResource:
     if endpoint.primary_key:
         hints.update(primary_key=endpoint.primary_key, write_disposition="merge")
 
-    def pages(event: Any, name: str) -> Iterator[list[dict[str, Any]]]:
-        if isinstance(event, EndpointPage) and event.name == name:
-            yield event.items
+    def pages(step: Sequenced, name: str) -> Iterator[Any]:
+        if isinstance(step.event, EndpointPage) and step.event.name == name:
+            yield step.event.items  # one endpoint's pages come in order from its one task
 
     return dlt.transformer(**hints)(pages)(endpoint.name)

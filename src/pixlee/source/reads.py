@@ -24,7 +24,7 @@ from pixlee.source.destination import running_pipeline_with_destination
 from pixlee.source.loaded_rows import DestinationView
 from pixlee.source.metrics import AlbumScanned
 from pixlee.source.quarantine import ItemScreen, Rejection
-from pixlee.source.run import ExtraEndpoint, PixleeRun, RunState
+from pixlee.source.run import ExtraEndpoint, PixleeRun, RunState, Sequenced
 from pixlee.source.scanning import AlbumScanner, Rejected
 from pixlee.source.settings import (
     ALBUM_SCANS,
@@ -84,8 +84,14 @@ def _wanted() -> set[str] | None:
         return None
 
 
-def read_events(run: PixleeRun) -> Iterator[Any]:
-    """The stream: the album list (when needed), then every scan, then `ReadsComplete`."""
+def read_events(run: PixleeRun) -> Iterator[Sequenced]:
+    """The stream, each event numbered (see `InOrder`)."""
+    for seq, event in enumerate(_events(run)):
+        yield Sequenced(seq, event)
+
+
+def _events(run: PixleeRun) -> Iterator[Any]:
+    """The album list (when needed), then every scan, then `ReadsComplete`."""
     state = run.state()
     wanted = _wanted()
     albums_wanted = wanted is None or bool(wanted & ALBUM_CONSUMERS)

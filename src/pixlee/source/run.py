@@ -10,6 +10,8 @@ package. Nothing else of a run lives on the source object.
 from __future__ import annotations
 
 import logging
+from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -99,6 +101,41 @@ class AlbumDirectory:
         }
 
 
+@dataclass(frozen=True)
+class Sequenced:
+    """An event of the read stream and its place in it."""
+
+    seq: int
+    event: Any
+
+
+class InOrder:
+    """Hands one transformer the stream's events in the stream's order, and emits its items in
+    that order too.
+
+    dlt forks a parent's items to its transformers and iterates the generators they return
+    round-robin (newest first once many are open), so one transformer may see event k+1 before
+    event k, or interleave the items of two events. Every transformer here keeps per-run state
+    (batches, counts, the first item of a table carrying its hints), so each one takes its
+    events through this: an event waits until all before it were handled, handling is eager,
+    and items leave through one queue, whichever of the transformer's generators runs.
+    """
+
+    def __init__(self) -> None:
+        self._next = 0
+        self._waiting: dict[int, Any] = {}
+        self._out: deque[Any] = deque()
+
+    def feed(self, step: Sequenced, handle: Callable[[Any], Iterator[Any]]) -> Iterator[Any]:
+        self._waiting[step.seq] = step.event
+        while self._next in self._waiting:
+            event = self._waiting.pop(self._next)
+            self._next += 1
+            self._out.extend(handle(event))
+        while self._out:
+            yield self._out.popleft()
+
+
 @dataclass
 class RunState:
     """What one run of the source gathers as it reads."""
@@ -113,6 +150,13 @@ class RunState:
     seen_products: set[Any] = field(default_factory=set)
     album_statistics: dict[int, AlbumStatistics] = field(default_factory=dict)
     categories: CategoryCounter = field(default_factory=CategoryCounter)
+    _in_order: dict[str, InOrder] = field(default_factory=dict)
+
+    def in_order(
+        self, transformer: str, step: Sequenced, handle: Callable[[Any], Iterator[Any]]
+    ) -> Iterator[Any]:
+        """`handle(event)` for `transformer`, in the stream's order (see `InOrder`)."""
+        return self._in_order.setdefault(transformer, InOrder()).feed(step, handle)
 
 
 class PixleeRun:
