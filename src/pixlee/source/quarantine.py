@@ -4,11 +4,12 @@ other item loads.
 One bad item must never block an account. Before it reaches dlt, each item of a page is
 screened here, on the thread that read the page:
 
-* its key must be exactly a BIGINT (`as_key`); a key that is missing, null, a bool, a float with
-  a fraction or beyond BIGINT (`1e20`), or a string that is not a plain integer (`"abc"`,
-  `"1001x"`) is rejected. An integral float (`1002.0`) and a numeric string (`"1002"`, ids in
-  write responses) are accepted as that integer and written back as an int, so the key column
-  keeps its type on the Arrow path and in dlt's normalizer alike;
+* its key must be exactly an integer that fits BIGINT (`as_key`). Rejected: missing, null, a
+  bool, any float (`1e20`, and `1002.0` too: Pixlee never sends ids as floats, so one is a
+  broken item, not an id), a string that is not a plain integer (`"abc"`, `"1001x"`), anything
+  beyond BIGINT. A string of digits (`"1002"`, as ids come in write responses) is accepted and
+  written back as an int, so the key column keeps its type on the Arrow path and in dlt's
+  normalizer alike;
 * it must serialize (`orjson`): nesting 255 deep, a lone surrogate or an integer beyond 64 bits
   would fail dlt's writers and leave a package that can never normalize;
 * keys that dlt's naming would merge into one column (`Title`/`title`) are both kept: the later
@@ -42,12 +43,6 @@ def as_key(value: Any) -> int | None:
     """`value` as a BIGINT key, or None when it is not exactly an integer (see module doc)."""
     if type(value) is int:
         return value if BIGINT_MIN <= value <= BIGINT_MAX else None
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, float):
-        if value.is_integer() and BIGINT_MIN <= value <= BIGINT_MAX:
-            return int(value)
-        return None
     if isinstance(value, str):
         text = value.strip()
         digits = text[1:] if text.startswith("-") else text

@@ -99,7 +99,9 @@ def _events(run: PixleeRun) -> Iterator[Any]:
     album_ids: list[int] = []
     if wanted is None or {ALBUMS, CATEGORIES} & wanted or (albums_wanted and run.album_ids is None):
         yield AlbumList(state.directory.albums())
-        yield from _rejected(state.directory.rejections)
+        if state.directory.rejections:
+            state.metrics.add(rejected=len(state.directory.rejections))
+            yield Rejected(list(state.directory.rejections))
     if albums_wanted:
         album_ids = run.album_ids or [album["id"] for album in state.directory.albums()]
         tasks.extend(_album_tasks(run, state, album_ids))
@@ -117,11 +119,6 @@ def _events(run: PixleeRun) -> Iterator[Any]:
     all_full = all(scan.full_scan and scan.complete for scan in scanned)
     done = tuple(scan.album_id for scan in scanned)
     yield ReadsComplete(done, all_full and bool(scanned), datetime.now(tz=UTC))
-
-
-def _rejected(rejections: list[Rejection]) -> Iterator[Rejected]:
-    if rejections:
-        yield Rejected(list(rejections))
 
 
 def _album_tasks(
