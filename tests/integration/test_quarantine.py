@@ -110,7 +110,7 @@ def test_poison_items_are_quarantined_and_everything_else_loads(
     assert _column_type(pipeline, "media", "album_photo_id") == "BIGINT"
     assert _column_type(pipeline, "albums", "id") == "BIGINT"
 
-    rejected = rows(pipeline, "_pixlee_rejected", "\"table\", key")
+    rejected = rows(pipeline, "_pixlee_rejected", '"table", key')
     by_key = {(r["table"], r["key"]): r for r in rejected}
     assert set(by_key) == {
         ("albums", "1001x"),
@@ -164,7 +164,8 @@ def test_colliding_field_names_are_both_kept_on_both_paths(
         assert row["uploader_additional_fields__title_2"] == "title field"
         assert row["uploader_additional_fields__email"] == "a@b"
     arrow, normalizer = (
-        set(colliding_loads[flag].default_schema.get_table_columns("media")) for flag in (True, False)
+        set(colliding_loads[flag].default_schema.get_table_columns("media"))
+        for flag in (True, False)
     )
     assert arrow == normalizer
 
@@ -206,4 +207,6 @@ def test_an_unusable_page_costs_only_its_album(
     assert "categories" not in pipeline.default_schema.data_table_names() or not rows(
         pipeline, "categories"
     )
-    assert any(f"album {GOOD_ALBUM} page 2 could not be read" in r.getMessage() for r in caplog.records)
+    assert any(
+        f"album {GOOD_ALBUM} page 2 could not be read" in r.getMessage() for r in caplog.records
+    )

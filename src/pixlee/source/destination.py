@@ -36,9 +36,10 @@ def dropped_tables() -> set[str]:
     """Tables this run's package drops before it loads (`refresh="drop_sources"` and the like):
     what they hold now is not what the run will leave, so nothing is read from them."""
     try:
-        state: Any = dlt.current.load_package_state()
+        package: Any = dlt.current.load_package_state()
     except Exception:
         return set()
+    state = package.get("state") or {}
     return {table["name"] for table in state.get("dropped_tables") or ()}
 
 

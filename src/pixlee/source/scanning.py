@@ -207,15 +207,20 @@ class AlbumScanner:
             yield from self._incomplete(scan, exc)
             return
         self.metrics.add(**{"albums_full" if scan.full else "albums_incremental": 1})
-        self.metrics.add(items_read=len(scan.seen))
-        self._cursors[str(album_id)] = {
+        self._advance_cursor(scan)
+        yield self._scanned(scan, complete=True)
+
+    def _advance_cursor(self, scan: _Scan) -> None:
+        """After a complete scan only: the newest item seen, and when the album was last
+        reconciled (an incremental scan keeps the last time, or the due full scan never comes)."""
+        reconciled_at = scan.cursor.get("reconciled_at")
+        if scan.full:
+            reconciled_at = self._now.timestamp()
+        self._cursors[str(scan.album_id)] = {
             "watermark_ms": scan.newest or scan.previous_watermark,
-            "reconciled_at": self._now.timestamp()
-            if scan.full
-            else scan.cursor.get("reconciled_at"),
+            "reconciled_at": reconciled_at,
             "fingerprint": self._fingerprint,
         }
-        yield self._scanned(scan, complete=True)
 
     def _start(self, album_id: int) -> _Scan:
         cursor = self._cursors.get(str(album_id)) or {}
@@ -228,6 +233,7 @@ class AlbumScanner:
         return scan
 
     def _scanned(self, scan: _Scan, complete: bool) -> AlbumScanned:
+        self.metrics.add(items_read=len(scan.seen))
         return AlbumScanned(
             scan.album_id, scan.full, complete, scan.pages, len(scan.seen), scan.removed, self._now
         )

@@ -108,7 +108,8 @@ def test_colliding_field_names_are_both_kept_with_a_warning(
     assert item["products"] == [{"Name": "p", "name_2": "q"}]
     assert item["deep"] == {"x": {"y": {"Z": 1, "z": 2}}}
     warnings = [r.getMessage() for r in caplog.records]
-    assert "media: fields 'Title' and 'title' both become column 'title'; 'title' is kept as " in (
-        warnings[0]
+    assert (
+        "media: fields 'Title' and 'title' both become column 'title'; 'title' is kept as "
+        in (warnings[0])
     )
     assert len(warnings) == 3  # once per pair, not once per item
