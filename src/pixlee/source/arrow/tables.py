@@ -313,6 +313,8 @@ class MediaTables:
         if list in kinds:
             raise NotArrowable(f"a list of lists in {table}")
         elements = list(chain.from_iterable(present))
+        if not elements:
+            return  # only empty lists: dlt's normalizer makes no table (and no columns) either
         rows: list[Mapping[str, Any]] = []
         scalars: list[Any] | None = None
         if kinds == {dict}:
