@@ -161,22 +161,7 @@ class MediaTables:
         gathered into one list, and only fields holding dicts or lists get more work — dicts
         are flattened into `a__b` columns the same way, lists become the next child table.
         """
-        items_in_order: list[Mapping[str, Any]] = []
-        ids: list[str] = []
-        extras: dict[str, list[Any]] = {}
-        prefix = secrets.token_hex(8)
-        for items, extra in pages:
-            for item in items:
-                if self._key_hash:
-                    ids.append(self._hashed_id(item, extra))
-                else:
-                    ids.append(f"{prefix}{len(ids):x}")
-                items_in_order.append(item)
-            for name, value in (extra or {}).items():
-                values = extras.setdefault(name, [None] * (len(items_in_order) - len(items)))
-                values.extend([value] * len(items))
-        for values in extras.values():
-            values.extend([None] * (len(items_in_order) - len(values)))
+        items_in_order, ids, extras = self._root_rows(pages)
         root_ids = pa.array(ids, pa.string())
         root = _Rows(items_in_order, root_ids, root_ids)
         pending: list[tuple[str, str | None, _Rows, int]] = [
@@ -211,6 +196,28 @@ class MediaTables:
                 (child, name, child_rows, r_lvl - 1) for child, child_rows in children.items()
             )
         return specs
+
+    def _root_rows(
+        self, pages: Sequence[tuple[Sequence[Mapping[str, Any]], Mapping[str, Any] | None]]
+    ) -> tuple[list[Mapping[str, Any]], list[str], dict[str, list[Any]]]:
+        """The items of all pages in order, their root ids, and each extra root column."""
+        items_in_order: list[Mapping[str, Any]] = []
+        ids: list[str] = []
+        extras: dict[str, list[Any]] = {}
+        prefix = secrets.token_hex(8)
+        for items, extra in pages:
+            for item in items:
+                if self._key_hash:
+                    ids.append(self._hashed_id(item, extra))
+                else:
+                    ids.append(f"{prefix}{len(ids):x}")
+                items_in_order.append(item)
+            for name, value in (extra or {}).items():
+                values = extras.setdefault(name, [None] * (len(items_in_order) - len(items)))
+                values.extend([value] * len(items))
+        for values in extras.values():
+            values.extend([None] * (len(items_in_order) - len(values)))
+        return items_in_order, ids, extras
 
     def _hashed_id(self, item: Mapping[str, Any], extra: Mapping[str, Any] | None) -> str:
         assert self._key_hash is not None
