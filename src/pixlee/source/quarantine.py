@@ -13,7 +13,9 @@ screened here, on the thread that read the page:
 * it must serialize (`orjson`): nesting 255 deep, a lone surrogate or an integer beyond 64 bits
   would fail dlt's writers and leave a package that can never normalize;
 * keys that dlt's naming would merge into one column (`Title`/`title`) are both kept: the later
-  one gets a suffix (`title_2`), with a warning naming them.
+  one gets a suffix (`title_2`), with a warning naming them (`FieldNames`; applied where items
+  meet dlt's normalizer, since the Arrow builder sends any page holding such keys there, so a
+  page without them costs no walk).
 
 A rejected item (or a page the client could not use, see `PixleeContentError`) becomes a row of
 `_pixlee_rejected` with its table, album, page, raw key, reason and raw JSON.

@@ -137,7 +137,8 @@ def _album_tasks(
         now=state.started_at,
         destination=destination,
         metrics=state.metrics,
-        screen=ItemScreen(MEDIA, "album_photo_id", state.names),
+        # colliding names are renamed where rows meet dlt's normalizer (see MediaItems)
+        screen=ItemScreen(MEDIA, "album_photo_id", None),
         read_ahead=read_ahead.window,
     )
 
@@ -165,7 +166,7 @@ def _album_tasks(
 def _sku_task(run: PixleeRun, state: RunState, sku: str) -> Callable[[], Iterator[Any]]:
     """A SKU's pages one after another (its content is often one page: reading ahead would
     mostly spend requests past the end)."""
-    screen = ItemScreen(PRODUCT_MEDIA, "album_photo_id", state.names)
+    screen = ItemScreen(PRODUCT_MEDIA, "album_photo_id", None)
 
     def read() -> Iterator[Any]:
         try:

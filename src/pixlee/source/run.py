@@ -188,26 +188,18 @@ class PixleeRun:
 
             naming = NamingConvention()
         names = FieldNames(naming.normalize_identifier, MAX_TABLE_NESTING)
-        use_arrow = self.config.use_arrow
+        media_shaped: dict[str, Any] = {
+            "nested_columns": NESTED_MEDIA_COLUMNS,
+            "max_nesting": MAX_TABLE_NESTING,
+            "to_row": media_row,
+            "use_arrow": self.config.use_arrow,
+            "names": names,
+        }
         return RunState(
             load_id,
             AlbumDirectory(self.client, ItemScreen(ALBUMS, "id", names)),
-            MediaItems(
-                MEDIA,
-                MEDIA_ROOT_COLUMNS,
-                NESTED_MEDIA_COLUMNS,
-                MAX_TABLE_NESTING,
-                media_row,
-                use_arrow,
-                unique_per_run=True,
-            ),  # fmt: skip
-            MediaItems(
-                PRODUCT_MEDIA,
-                PRODUCT_MEDIA_ROOT_COLUMNS,
-                NESTED_MEDIA_COLUMNS,
-                MAX_TABLE_NESTING,
-                media_row,
-                use_arrow,
-            ),  # fmt: skip
+            # each album is scanned once per run and drops its repeats: media keys are unique
+            MediaItems(MEDIA, MEDIA_ROOT_COLUMNS, unique_per_run=True, **media_shaped),
+            MediaItems(PRODUCT_MEDIA, PRODUCT_MEDIA_ROOT_COLUMNS, **media_shaped),
             names,
         )

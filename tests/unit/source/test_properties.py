@@ -171,7 +171,7 @@ def _rejections(pipeline: Pipeline) -> list[tuple[Any, ...]]:
 
 # two pipeline runs an example: few examples, and no shrinking (each step would load twice)
 @settings(
-    max_examples=4,
+    max_examples=3,
     deadline=None,
     suppress_health_check=list(HealthCheck),
     phases=[Phase.explicit, Phase.reuse, Phase.generate],

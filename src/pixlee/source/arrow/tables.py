@@ -245,6 +245,8 @@ class MediaTables:
         keys, columns = _transposed(objects) if fields is None else fields
         for key, values in zip(keys, columns, strict=True):
             column = self._name((*path, key) if path else key)
+            if column in arrays:  # `Title` and `title`: dlt's normalizer keeps both (renamed)
+                raise NotArrowable(f"{table}: two fields are both named {column!r}")
             array = self._plain_column(table, column, values, known.get(column))
             if array is not None:  # the same plain type as in earlier batches
                 arrays[column] = array
@@ -268,8 +270,6 @@ class MediaTables:
                 else:
                     self._children(table, column, values, rows, children)
                 continue
-            if column in arrays:
-                raise NotArrowable(f"{table}: two fields are both named {column!r}")
             if column in ids and str in kinds:
                 values = [to_int(value) for value in values]
             array = _array(table, column, values, known.get(column))
