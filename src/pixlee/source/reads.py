@@ -102,9 +102,11 @@ def _events(run: PixleeRun) -> Iterator[Any]:
         if state.directory.rejections:
             state.metrics.add(rejected=len(state.directory.rejections))
             yield Rejected(list(state.directory.rejections))
+    pipeline = running_pipeline_with_destination()
+    destination = None if pipeline is None else DestinationView(pipeline, SOURCE_NAME)
     if albums_wanted:
         album_ids = run.album_ids or [album["id"] for album in state.directory.albums()]
-        tasks.extend(_album_tasks(run, state, album_ids))
+        tasks.extend(_album_tasks(run, state, album_ids, destination))
     if wanted is None or PRODUCT_MEDIA in wanted:
         tasks.extend(_sku_task(run, state, sku) for sku in run.skus)
     for endpoint in run.endpoints:
@@ -112,21 +114,23 @@ def _events(run: PixleeRun) -> Iterator[Any]:
             tasks.append(_endpoint_task(run, state, endpoint))
     workers = run.config.max_in_flight
     scanned: list[AlbumScanned] = []
-    for event in interleave(tasks, workers=workers, max_buffered=2 * workers):
-        if isinstance(event, AlbumScanned):
-            scanned.append(event)
-        yield event
+    try:
+        for event in interleave(tasks, workers=workers, max_buffered=2 * workers):
+            if isinstance(event, AlbumScanned):
+                scanned.append(event)
+            yield event
+    finally:
+        if destination is not None:
+            destination.close()
     all_full = all(scan.full_scan and scan.complete for scan in scanned)
     done = tuple(scan.album_id for scan in scanned)
     yield ReadsComplete(done, all_full and bool(scanned), datetime.now(tz=UTC))
 
 
 def _album_tasks(
-    run: PixleeRun, state: RunState, album_ids: list[int]
+    run: PixleeRun, state: RunState, album_ids: list[int], destination: DestinationView | None
 ) -> list[Callable[[], Iterator[Any]]]:
     read_ahead = ReadAhead(run.config.max_in_flight)
-    pipeline = running_pipeline_with_destination()
-    destination = None if pipeline is None else DestinationView(pipeline, SOURCE_NAME)
     scanner = AlbumScanner(
         run.client,
         cursors=dlt.current.source_state().setdefault(CURSORS_STATE_KEY, {}),
