@@ -210,3 +210,34 @@ def test_an_unusable_page_costs_only_its_album(
     assert any(
         f"album {GOOD_ALBUM} page 2 could not be read" in r.getMessage() for r in caplog.records
     )
+
+
+def test_pixlee_run_with_an_incomplete_album_says_so_and_exits_1(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Everything else loaded, but a run that skipped part of an album is not plain success."""
+    from typer.testing import CliRunner
+
+    from pixlee.cli import app
+
+    routes = _routes(poison=False)
+    routes[(f"/albums/{GOOD_ALBUM}/photos", 1)] = page([_item(1), _item(2)], 1, has_next=True)
+    read_page = PixleeClient._read_page
+
+    def unusable_second_page(self: PixleeClient, path: str, *args: Any) -> Any:
+        if path == f"/albums/{GOOD_ALBUM}/photos" and args[2] == 2:
+            raise PixleeContentError("not JSON", path=path, page=2, excerpt="<html>")
+        return read_page(self, path, *args)
+
+    monkeypatch.setattr(PixleeClient, "_read_page", unusable_second_page)
+    with pixlee_server(routes) as server:
+        monkeypatch.setenv("SOURCES__PIXLEE_SOURCE__API_KEY", "k")
+        monkeypatch.setenv("SOURCES__PIXLEE_SOURCE__BASE_URL", server.base_url)
+        result = CliRunner().invoke(app, ["run", "--progress", "log"])
+    output = result.stdout + result.stderr
+    assert result.exit_code == 1, output
+    assert "3 new, 0 updated, 0 unchanged, 0 marked removed" in output
+    assert (
+        f"Error: incomplete: album {GOOD_ALBUM} page 2 could not be read (see _pixlee_rejected); "
+        "everything else loaded. Run again to read it." in result.stderr
+    )
