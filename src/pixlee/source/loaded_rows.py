@@ -138,6 +138,8 @@ class DestinationView:
         database = local_duckdb_file(pipeline)
         self._duckdb = None if database is None else _DuckDbFile(database, sleep)
         self._sql_client: Any = None
+        self._versions: dict[Any, dict[Any, Any]] | None = None
+        self._versions_read = False
 
     def close(self) -> None:
         """Release the file (call when extraction ends: the load step writes it)."""
@@ -172,20 +174,32 @@ class DestinationView:
 
     def versions(self, album_id: int) -> dict[Any, Any] | None:
         """`key -> updated_at` of the album's rows not marked removed ({} when the table does
-        not exist yet); None when the destination cannot tell (e.g. it is not SQL)."""
+        not exist yet); None when the destination cannot tell (e.g. it is not SQL).
+
+        Read for every album at once, on the first call: one query per album took ~15 ms,
+        so an incremental run of a 1,000-album account would have waited longer on its own
+        destination than on Pixlee (~0.2 s per 100,000 rows in one query)."""
+        if not self._versions_read:
+            self._versions = self._read_versions()
+            self._versions_read = True
+        if self._versions is None:
+            return None
+        return self._versions.get(album_id, {})
+
+    def _read_versions(self) -> dict[Any, dict[Any, Any]] | None:
         schema = self._schema()
         if schema is None or self._table not in schema.tables:
             return {}
         columns = schema.get_table_columns(self._table)
         version = self._column("updated_at") if "updated_at" in columns else "NULL"
         sql = (
-            f"SELECT {self._column(self._key)} AS k, {version} AS v FROM {self._name(self._table)}"
-            f" WHERE {self._column('album_id')} = %s"
+            f"SELECT {self._column('album_id')} AS a, {self._column(self._key)} AS k, "
+            f"{version} AS v FROM {self._name(self._table)}"
         )
         if "removed_at" in columns:
-            sql += f" AND {self._column('removed_at')} IS NULL"
+            sql += f" WHERE {self._column('removed_at')} IS NULL"
         try:
-            return {row["k"]: row["v"] for row in self._query(sql, [album_id])}
+            found = self._query(sql, [])
         except PixleeDestinationLocked:
             raise
         except Exception as exc:  # the table may not exist yet at the destination
@@ -199,6 +213,10 @@ class DestinationView:
                 " ".join(str(exc).split())[:200],
             )
             return None
+        by_album: dict[Any, dict[Any, Any]] = defaultdict(dict)
+        for row in found:
+            by_album[row["a"]][row["k"]] = row["v"]
+        return by_album
 
     def rows_with_children(self, keys: Sequence[Any]) -> list[dict[str, Any]]:
         """Whole rows for `keys`, with their nested lists rebuilt from child tables."""
