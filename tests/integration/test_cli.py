@@ -75,6 +75,9 @@ def test_run_reads_env_config_and_loads(tmp_path: Path, shared_sim: Simulator) -
     assert "albums: 0 incremental, 1 full (reconciling) scans" in result.stdout
     # the album's pages plus one GET /albums for the albums table
     assert f"requests: {pages + 1} made, 0 retried, 0 answered 429" in result.stdout
+    # the progress display knew the album's size up front (GET /albums: num_photos)
+    assert f"Pixlee media read: {expected}/{expected} (100.0%)" in result.stdout
+    assert f"Pixlee requests: {pages + 1} " in result.stdout
 
     # the second run is incremental: one request, nothing new
     again = _run([PIXLEE, "run", "--albums", str(album), "--progress", "log"], tmp_path, env, 300)

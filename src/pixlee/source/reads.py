@@ -23,9 +23,10 @@ from pixlee.api.errors import PixleeContentError, PixleeNotFoundError
 from pixlee.source.destination import running_pipeline_with_destination
 from pixlee.source.loaded_rows import DestinationView
 from pixlee.source.metrics import AlbumScanned
+from pixlee.source.progress import ReadProgress, running_collector
 from pixlee.source.quarantine import ItemScreen, Rejection
 from pixlee.source.run import ExtraEndpoint, PixleeRun, RunState, Sequenced
-from pixlee.source.scanning import AlbumScanner, Rejected
+from pixlee.source.scanning import AlbumPage, AlbumScanner, Rejected
 from pixlee.source.settings import (
     ALBUM_SCANS,
     ALBUMS,
@@ -97,8 +98,11 @@ def _events(run: PixleeRun) -> Iterator[Any]:
     albums_wanted = wanted is None or bool(wanted & ALBUM_CONSUMERS)
     tasks: list[Callable[[], Iterator[Any]]] = []
     album_ids: list[int] = []
+    listed: list[dict[str, Any]] = []
+    progress = ReadProgress(running_collector(), lambda: run.client.stats)
     if wanted is None or {ALBUMS, CATEGORIES} & wanted or (albums_wanted and run.album_ids is None):
-        yield AlbumList(state.directory.albums())
+        listed = state.directory.albums()
+        yield AlbumList(listed)
         if state.directory.rejections:
             state.metrics.add(rejected=len(state.directory.rejections))
             yield Rejected(list(state.directory.rejections))
@@ -106,6 +110,7 @@ def _events(run: PixleeRun) -> Iterator[Any]:
     destination = None if pipeline is None else DestinationView(pipeline, SOURCE_NAME)
     if albums_wanted:
         album_ids = run.album_ids or [album["id"] for album in state.directory.albums()]
+        progress.expect(listed, album_ids)
         tasks.extend(_album_tasks(run, state, album_ids, destination))
     if wanted is None or PRODUCT_MEDIA in wanted:
         tasks.extend(_sku_task(run, state, sku) for sku in run.skus)
@@ -116,8 +121,11 @@ def _events(run: PixleeRun) -> Iterator[Any]:
     scanned: list[AlbumScanned] = []
     try:
         for event in interleave(tasks, workers=workers, max_buffered=2 * workers):
-            if isinstance(event, AlbumScanned):
+            if isinstance(event, AlbumPage):
+                progress.media(event.album_id, len(event.items))
+            elif isinstance(event, AlbumScanned):
                 scanned.append(event)
+                progress.album_done(event.album_id)
             yield event
     finally:
         if destination is not None:
