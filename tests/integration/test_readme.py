@@ -137,6 +137,6 @@ def test_the_readme_setup_works_as_typed(clone: Path, shared_sim: Simulator) -> 
     checks = [c for c in then if not c.endswith(" show")]
     result = _shell(clone, "\n".join(["source .venv/bin/activate", *checks]), _env(clone))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "pixlee_data" in result.stdout
+    assert "pixlee_data" in result.stdout and "album_photo_id" in result.stdout
     secrets = (clone / ".dlt" / "secrets.toml").read_text(encoding="utf-8")
     assert '[destination.duckdb]\ncredentials = "pixlee.duckdb"' in secrets
