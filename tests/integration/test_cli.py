@@ -71,18 +71,21 @@ def test_run_reads_env_config_and_loads(tmp_path: Path, shared_sim: Simulator) -
     expected = len(shared_sim.truth_media([album]))
     assert _count(tmp_path / "pixlee.duckdb", "SELECT count(*) FROM pixlee_data.media") == expected
     pages = -(-expected // 100)
-    assert f"{expected} new, 0 updated, 0 marked removed" in result.stdout
+    assert f"{expected} new, 0 updated, 0 unchanged, 0 marked removed" in result.stdout
     assert "albums: 0 incremental, 1 full (reconciling) scans" in result.stdout
     # the album's pages plus one GET /albums for the albums table
     assert f"requests: {pages + 1} made, 0 retried, 0 answered 429" in result.stdout
+    # the progress display knew the album's size up front (GET /albums: num_photos)
+    assert f"Pixlee media read: {expected}/{expected} (100.0%)" in result.stdout
+    assert f"Pixlee requests: {pages + 1} " in result.stdout
 
     # the second run is incremental: one request, nothing new
     again = _run([PIXLEE, "run", "--albums", str(album), "--progress", "log"], tmp_path, env, 300)
     assert again.returncode == 0, again.stderr
     assert "albums: 1 incremental, 0 full (reconciling) scans" in again.stdout
     assert "requests: 2 made, 0 retried, 0 answered 429" in again.stdout
-    # the newest page is read again (its rows refreshed), and nothing is new
-    assert f"0 new, {min(expected, 100)} updated, 0 marked removed" in again.stdout
+    # the newest page is read again (its rows rewritten), but nothing is new or changed
+    assert f"0 new, 0 updated, {min(expected, 100)} unchanged, 0 marked removed" in again.stdout
 
 
 def test_run_with_a_wrong_key_exits_1_with_one_clear_line(

@@ -113,3 +113,19 @@ def test_ctrl_c_exits_130_and_says_to_rerun(tmp_path: Path) -> None:
     assert proc.returncode == 130, stderr
     assert "interrupted; rerun to continue" in stderr
     assert "Traceback" not in stderr
+
+
+def test_a_wrong_base_url_is_one_line_naming_it_at_once(tmp_path: Path) -> None:
+    """Nothing listens there: no minute of retries, and the line says which setting to fix."""
+    with Simulator(SimulatorConfig(albums=1, media_per_album=1, seed=3)) as sim:
+        base_url = sim.base_url  # closed on exit: connections are refused
+    env = _env(
+        tmp_path,
+        SOURCES__PIXLEE_SOURCE__API_KEY="k-wrong-url",
+        SOURCES__PIXLEE_SOURCE__BASE_URL=base_url,
+    )
+    result = _run([PIXLEE, "run", "--progress", "log"], tmp_path, env, 120)
+    assert result.returncode == 1
+    line = _one_error_line(result.stderr)
+    assert line.startswith(f"Error: cannot reach Pixlee at {base_url} (connection refused)")
+    assert "SOURCES__PIXLEE_SOURCE__BASE_URL" in line

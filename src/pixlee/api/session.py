@@ -32,6 +32,7 @@ from urllib3.exceptions import ConnectTimeoutError
 
 from pixlee.api.config import USER_AGENT, Bounds, RetryPolicy
 from pixlee.api.errors import (
+    PixleeConfigError,
     PixleeContentError,
     PixleeDeadlineExceeded,
     PixleeError,
@@ -42,7 +43,16 @@ from pixlee.api.errors import (
 )
 from pixlee.api.pacing import RequestPacer
 from pixlee.api.redaction import redacting_logger
-from pixlee.api.responses import Action, Body, Resolution, Side, classify, snippet
+from pixlee.api.responses import (
+    NOT_JSON,
+    Action,
+    Body,
+    Resolution,
+    Side,
+    classify,
+    decode_json,
+    snippet,
+)
 from pixlee.api.retries import RequestStats, RetryLoop, may_retry_read, may_retry_write
 from pixlee.api.throttle import AdaptiveThrottle
 
@@ -103,6 +113,9 @@ class PixleeSession:
         self._clock = clock
         self._in_flight = threading.BoundedSemaphore(max_in_flight)
         self._run_started = clock()
+        # until some server has answered, a refused connection or a non-API answer means a
+        # wrong base_url, not a network blip: said at once (see `_first_contact`)
+        self._answered = False
         self._retries = RetryLoop(
             retry, sleep=sleep, stats=lambda: self.stats, run_time_left=self._run_time_left,
             run_deadline_seconds=bounds.run_deadline_seconds,
@@ -206,7 +219,7 @@ class PixleeSession:
                 allow_redirects=False,
             )
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-            failure = _transport_failure(request.what, exc)
+            failure = self._unreachable(exc) or _transport_failure(request.what, exc)
         return failure
 
     def _receive(
@@ -215,7 +228,36 @@ class PixleeSession:
         body = self._read_body(response, what, deadline)
         if isinstance(body, Resolution):
             return body
-        return classify(what, response.status_code, response.headers, body, side=side)
+        resolution = classify(what, response.status_code, response.headers, body, side=side)
+        first, self._answered = not self._answered, True
+        if first and _not_the_api(resolution, response, body):
+            return self._first_contact(resolution, response)
+        return resolution
+
+    # --- the first contact: a wrong base_url is said at once, naming it ----------------------
+
+    def _unreachable(self, exc: BaseException) -> Resolution | None:
+        """A refused connection or an unknown host before any answer: base_url is wrong (or
+        nothing listens there), which retries for a minute would not change."""
+        if self._answered or not _refused_or_unknown_host(exc):
+            return None
+        message = (
+            f"cannot reach Pixlee at {self.base_url} ({_root_reason(exc)}): check base_url "
+            "under [sources.pixlee_source] (or SOURCES__PIXLEE_SOURCE__BASE_URL) and the "
+            "network. Nothing was loaded."
+        )
+        return Resolution(Action.FAIL, "connect", message, error=PixleeConfigError)
+
+    def _first_contact(self, resolution: Resolution, response: requests.Response) -> Resolution:
+        kind = response.headers.get("Content-Type", "no content type")
+        message = (
+            f"{self.base_url} does not answer like the Pixlee API ({resolution.what}: HTTP "
+            f"{resolution.status}, {kind}, not JSON): check base_url under "
+            "[sources.pixlee_source] (or SOURCES__PIXLEE_SOURCE__BASE_URL). Nothing was loaded."
+        )
+        return Resolution(
+            Action.FAIL, resolution.what, message, resolution.status, error=PixleeConfigError
+        )
 
     def _read_body(
         self, response: requests.Response, what: str, deadline: float
@@ -333,6 +375,41 @@ def _outcome_unknown(what: str, detail: str) -> PixleeWriteOutcomeUnknown:
 def _transport_failure(what: str, exc: BaseException) -> Resolution:
     message = f"{what}: {type(exc).__name__}: {exc}"
     return Resolution(Action.RETRY, what, message, reached_server=not _never_sent(exc))
+
+
+def _not_the_api(resolution: Resolution, response: requests.Response, body: Body) -> bool:
+    """A failed answer below 500 that is neither JSON nor says it is: a web server, not Pixlee
+    (Pixlee answers JSON, errors too; a CDN's 5xx pages and 429s are transient and keep their
+    retries; a JSON answer that cannot be read is a content error of that page)."""
+    if resolution.action in (Action.OK, Action.RATE_LIMITED, Action.RETRY):
+        return False
+    if resolution.status is not None and resolution.status >= 500:
+        return False
+    if "json" in response.headers.get("Content-Type", "").lower():
+        return False
+    return decode_json(body)[0] is NOT_JSON
+
+
+def _refused_or_unknown_host(exc: BaseException) -> bool:
+    text = str(exc)
+    return (
+        isinstance(exc, requests.ConnectionError)
+        and not isinstance(exc, requests.ConnectTimeout)
+        and (
+            "Connection refused" in text
+            or "Name or service not known" in text
+            or "nodename nor servname" in text
+            or "Temporary failure in name resolution" in text
+        )
+    )
+
+
+def _root_reason(exc: BaseException) -> str:
+    text = str(exc)
+    for reason in ("Connection refused", "Name or service not known", "nodename nor servname"):
+        if reason in text:
+            return reason.lower()
+    return type(exc).__name__
 
 
 def _never_sent(exc: BaseException) -> bool:

@@ -77,7 +77,7 @@ def _scans_from_table(section: Section, reader: DatasetReader) -> None:
 
 def album_cursors(pipeline: Any) -> dict[str, Any]:
     """The source's per-album cursors from the pipeline state ({} when there are none)."""
-    from pixlee.source import CURSORS_STATE_KEY, SOURCE_NAME
+    from pixlee.source.settings import CURSORS_STATE_KEY, SOURCE_NAME
 
     sources = pipeline.state.get("sources") or {}
     cursors = (sources.get(SOURCE_NAME) or {}).get(CURSORS_STATE_KEY) or {}

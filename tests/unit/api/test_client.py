@@ -110,9 +110,13 @@ def test_html_with_200_is_a_content_error_not_a_network_fault() -> None:
         body="<html><body>Maintenance</body></html>",
         headers={"Content-Type": "text/html"},
     )
-    with canned_server(html) as server, pytest.raises(PixleeContentError) as error:
-        list(_client(server.base_url).iter_album_photos(3))
-    assert len(server.paths) == 1
+    first = Canned(body={**PAGE, "data": [{"album_photo_id": 1}]})
+    with canned_server(first, html) as server:
+        client = _client(server.base_url)
+        list(client.iter_album_photos(1))  # Pixlee answered: base_url is right (first contact)
+        with pytest.raises(PixleeContentError) as error:
+            list(client.iter_album_photos(3))
+    assert len(server.paths) == 2
     assert "HTTP 200 with a body that is not JSON (text/html)" in str(error.value)
     assert error.value.excerpt == "<html><body>Maintenance</body></html>"
     assert (error.value.path, error.value.page) == ("/albums/3/photos", 1)

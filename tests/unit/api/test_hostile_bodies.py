@@ -98,9 +98,13 @@ def test_a_body_that_is_not_json_is_a_content_error_read_once(
     body: bytes, content_type: str, shown: str
 ) -> None:
     reply = Reply(body=body, headers={"Content-Type": content_type})
-    with hostile_server(lambda r: reply) as server, pytest.raises(PixleeContentError) as error:
-        list(_client(server.base_url).iter_album_photos(5, start_page=3))
-    assert len(server.received) == 1
+    good = Reply(body=real_page(next=False))
+    with hostile_server(in_turn(good, reply)) as server:
+        client = _client(server.base_url)
+        list(client.iter_album_photos(4))  # Pixlee answered once: base_url is right
+        with pytest.raises(PixleeContentError) as error:
+            list(client.iter_album_photos(5, start_page=3))
+    assert len(server.received) == 2
     assert (error.value.path, error.value.page) == ("/albums/5/photos", 3)
     assert shown in error.value.excerpt
     assert str(error.value).startswith(

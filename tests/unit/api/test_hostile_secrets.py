@@ -147,9 +147,10 @@ def test_a_connection_error_naming_the_url_keeps_the_key_out(
 ) -> None:
     """urllib3's message for a refused connection quotes the URL, query and key included."""
     keys = _keys()
-    with hostile_server(lambda r: Reply()) as server:
-        base_url = server.base_url  # then closed: every connection is refused
-    client = _client(base_url, keys)
+    with hostile_server(lambda r: Reply(body={"status": 200, "data": []})) as server:
+        client = _client(server.base_url, keys)
+        client.get_json("/albums")  # an answer first: a refusal later is a network fault
+    # the server is closed now: every connection is refused
     with caplog.at_level(logging.DEBUG), pytest.raises(PixleeError) as error:
         if side == "read":
             client.get_json("/albums")

@@ -432,14 +432,15 @@ def test_file_upload_retries_only_when_asked(wsim: Simulator) -> None:
 
 
 def test_connect_failures_are_retried_even_for_albums() -> None:
+    sleeps: list[float] = []
     with Simulator(_config()) as sim:
-        base_url = sim.base_url
-    sleeps: list[float] = []  # the port is closed now: nothing can have been sent
-    client = PixleeClient(
-        private_api_key=PRIVATE, secret_key=SECRET, base_url=base_url,
-        write_rate_limit_per_minute=0, sleep=sleeps.append,
-        retry=RetryPolicy(max_attempts=3, backoff_seconds=0.001),
-    )  # fmt: skip
+        client = PixleeClient(
+            private_api_key=PRIVATE, secret_key=SECRET, base_url=sim.base_url,
+            write_rate_limit_per_minute=0, sleep=sleeps.append,
+            retry=RetryPolicy(max_attempts=3, backoff_seconds=0.001),
+        )  # fmt: skip
+        client.create_album("first")  # Pixlee answered: a refusal later is a network fault
+    # the port is closed now: nothing can have been sent
     with pytest.raises(PixleeRetriesExhausted) as error:
         client.create_album("x")
     assert not isinstance(error.value, PixleeWriteOutcomeUnknown)
