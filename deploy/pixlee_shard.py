@@ -78,8 +78,11 @@ def run(
     else:
         load = Load(account, "shard", shard, shards)
     pipeline = load.pipeline(destination, pipelines_dir)
+    source = load.source(pipeline)
+    if source is None:
+        return f"{load.pipeline_name}: no album in this shard, nothing to load"
     with loads_take_turns(pipeline), load_retried_in_place(pipeline):
-        return run_source(pipeline, load.source(pipeline))
+        return run_source(pipeline, source)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,13 +4,15 @@
     dagster dev -m pixlee.orchestration.dagster                            # the UI
     dagster asset materialize -m pixlee.orchestration.dagster --select '*' # everything, once
 
-Built on `dagster-dlt` (its translator and `DagsterDltResource.run`). Each account (settings in
-`pixlee.orchestration.settings`) is one asset group, `<account>`, of:
+Built on `dagster-dlt` (its translator for the asset specs, `DagsterDltResource` for each
+table's metadata). Each account (settings in `pixlee.orchestration.settings`) is one asset
+group, `<account>`, of:
 
-* `<account>/albums`, `<account>/product_media`: the catalogue, one step (pipeline
-  `<account>_catalog`);
-* `<account>/albums_<N>_of_<M>/{media,products,statistics}`: album shard N, one step each
-  (pipeline `<account>_albums_<N>_of_<M>`), all loading into the account's one dataset;
+* `<account>/albums`, `<account>/product_media` (and the run's `_pixlee_runs`,
+  `_pixlee_rejected`): the catalogue, one step (pipeline `<account>_catalog`);
+* `<account>/albums_<N>_of_<M>/{media,products,statistics}` (and `_pixlee_runs`,
+  `_pixlee_album_scans`, `_pixlee_rejected`): album shard N, one step each (pipeline
+  `<account>_albums_<N>_of_<M>`), all loading into the account's one dataset;
 * `<account>/categories`: after every shard and the catalogue, read back from the dataset
   (`pixlee.orchestration.categories`).
 
@@ -20,34 +22,38 @@ for all), a failed shard is retried alone by its step's retry policy (or re-exec
 failure) while the others complete, and `categories` waits on all of them. Their number is
 fixed in config, their albums are dealt at run time (`pixlee.orchestration.loads`).
 
-Loads into one Postgres dataset take turns (`pixlee.orchestration.dataset_lock`: two shards
-merging the same product at once would both insert it); extraction still runs in parallel. A
-step whose load fails while its package is still pending (a dropped connection, a conflict)
-loads it again in place before the step is failed and retried
-(`pixlee.orchestration.load_retry`): the step's retry would scan its albums again.
+A step runs its load as `pixlee run` does (`pixlee.pipeline.run_source`). Loads into one
+Postgres dataset take turns (`pixlee.orchestration.dataset_lock`: two shards merging the same
+product at once would both insert it); extraction still runs in parallel. A step whose load
+fails while its package is still pending (a dropped connection, a conflict) loads it again in
+place before the step is failed and retried (`pixlee.orchestration.load_retry`): the step's
+retry would scan its albums again.
 
 Steps run in separate processes, except on DuckDB: one file has one writer, so a DuckDB
 destination runs the steps one after another in one process. All shards of one key pace on
 one budget when `[sources.pixlee_source] rate_limit_backend` names a SQLite file (one host) or
 Redis (several hosts); without it each step paces itself to the full limit.
 
-Asset metadata of each materialization: `rows_loaded` (rows of that table in this run) and the
-load's `pixlee/requests`, `pixlee/retries`, `pixlee/rate_limited`,
-`pixlee/waited_on_429_seconds`, `pixlee/albums_full`, `pixlee/albums_incremental`,
-`pixlee/items_read` (one scan feeds all tables of a load, so its tables show the same counts).
+Asset metadata of each materialization: dagster-dlt's (schema, jobs, table name),
+`rows_loaded` (rows of that table in this run) and the run's figures from `_pixlee_runs`
+(`pixlee.orchestration.run_metrics`): `pixlee/requests`, `pixlee/retries`,
+`pixlee/rate_limited`, `pixlee/waited_on_429_seconds`, `pixlee/albums_full`,
+`pixlee/albums_incremental`, `pixlee/items_read`, `pixlee/media_new`… (one scan feeds all
+tables of a load, so its tables show the same figures).
 """
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dlt.extract.source import DltSource
+
 from pixlee.orchestration.dataset_lock import loads_take_turns
 from pixlee.orchestration.load_retry import load_retried_in_place
 from pixlee.orchestration.loads import Load, plan, resolve_destination
 from pixlee.orchestration.run_metrics import run_counters
 from pixlee.orchestration.settings import OrchestrationSettings, read_settings
-from pixlee.pipeline import preferred_file_format
-from pixlee.pipeline.duckdb_load import duckdb_open_while_loading
+from pixlee.pipeline import run_source
 
 try:
     import dagster as dg
@@ -138,46 +144,50 @@ def _run(
     settings: OrchestrationSettings,
     translator: PixleeTranslator,
 ) -> Iterator[dg.MaterializeResult[Any]]:
-    """Run the load through dagster-dlt (which drops the local pipeline folder first: the state
-    comes back from the destination), as `pixlee run` would: parquet where the destination
-    takes it, a DuckDB file held open for the load; loads into one Postgres dataset in turn
-    (`dataset_lock`), a failed pending load retried in place (`load_retry`).
-    Then each table's materialization gets its rows and the load's request counts."""
+    """Run the load as `pixlee run` does (`pixlee.pipeline.run_source`: parquet where the
+    destination takes it, a DuckDB file held open for the load), into loads that take turns on
+    one Postgres dataset (`dataset_lock`), a failed pending load retried in place
+    (`load_retry`); then each selected table's materialization, with dagster-dlt's metadata,
+    its rows and the run's figures (`run_metrics`)."""
     pipeline = load.pipeline(settings.destination, settings.pipelines_dir, settings.duckdb_file)
     source = load.source(pipeline)
-    dlt_resource: DagsterDltResource = context.resources.dlt
-    options: dict[str, Any] = {}
-    file_format = preferred_file_format(pipeline)
-    if file_format:
-        options["loader_file_format"] = file_format
-    with (
-        duckdb_open_while_loading(pipeline),
-        loads_take_turns(pipeline),
-        load_retried_in_place(pipeline),
-    ):
-        results = list(
-            dlt_resource.run(
-                context=context,
-                dlt_source=source,
-                dlt_pipeline=pipeline,
-                dagster_dlt_translator=translator,
-                **options,
-            )
-        )
+    if source is None:  # a shard without albums: its tables get no rows from this run
+        context.log.info(f"{load.pipeline_name}: no album in this shard, nothing to load")
+        for key in context.selected_asset_keys:
+            yield dg.MaterializeResult(asset_key=key, metadata={"rows_loaded": 0})
+        return
+    resources = _selected_resources(context, source, translator, pipeline)
+    source = source.with_resources(*(resource.name for resource in resources.values()))
+    # as dagster-dlt does: a step may run on any machine, the state comes from the destination
+    pipeline.drop()
+    with loads_take_turns(pipeline), load_retried_in_place(pipeline):
+        load_info = run_source(pipeline, source)
+    load_info.raise_on_failed_jobs()
     counters = run_counters(pipeline) if load.kind != "categories" else {}
     row_counts = _row_counts(pipeline)
     extra = {f"{METADATA_PREFIX}{name}": value for name, value in counters.items()}
     context.log.info(f"{load.pipeline_name}: rows {row_counts or 'none'}; {counters}")
-    for result in results:
-        table = result.asset_key.path[-1] if result.asset_key else ""
+    dlt_resource: DagsterDltResource = context.resources.dlt
+    for key, resource in resources.items():
+        metadata = dlt_resource.extract_resource_metadata(context, resource, load_info, pipeline)
         yield dg.MaterializeResult(
-            asset_key=result.asset_key,
-            metadata={
-                **(result.metadata or {}),
-                "rows_loaded": dg.MetadataValue.int(row_counts.get(table, 0)),
-                **extra,
-            },
+            asset_key=key,
+            metadata={**metadata, "rows_loaded": row_counts.get(resource.table_name, 0), **extra},
         )
+
+
+def _selected_resources(
+    context: dg.AssetExecutionContext,
+    source: DltSource,
+    translator: PixleeTranslator,
+    pipeline: Any,
+) -> dict[dg.AssetKey, Any]:
+    """The source's resources by asset key, of the assets selected in this run."""
+    by_key = {
+        translator.get_asset_spec(DltResourceTranslatorData(resource=r, pipeline=pipeline)).key: r
+        for r in source.selected_resources.values()
+    }
+    return {key: r for key, r in by_key.items() if key in context.selected_asset_keys}
 
 
 def _row_counts(pipeline: Any) -> dict[str, int]:

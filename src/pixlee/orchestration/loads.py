@@ -36,9 +36,12 @@ from pixlee.orchestration.settings import Account, OrchestrationSettings
 from pixlee.pipeline import DUCKDB_FILE, make_pipeline
 from pixlee.pipeline.local_files import absolute_database, claim_for_this_folder
 from pixlee.source import pixlee_source
+from pixlee.source.settings import ALBUM_SCANS, REJECTED, RUNS
 
-SHARD_RESOURCES = ("media", "products", "statistics")
-CATALOG_RESOURCES = ("albums", "product_media")
+# every load also writes the source's run tables: its `_pixlee_runs` row (and the figures the
+# orchestrator shows, `run_metrics`), its album scans, and any rejected item (nothing is lost)
+SHARD_RESOURCES = ("media", "products", "statistics", RUNS, ALBUM_SCANS, REJECTED)
+CATALOG_RESOURCES = ("albums", "product_media", RUNS, REJECTED)
 CATEGORY_RESOURCES = ("categories",)
 LoadKind = Literal["catalog", "shard", "categories"]
 # the definitions' stand-in sources are never run; this only satisfies the key check
@@ -92,7 +95,7 @@ def resolve_destination(destination: Any, duckdb_file: str = DUCKDB_FILE) -> Any
 
 def list_album_ids(source_kwargs: dict[str, Any]) -> list[int]:
     """Every album of the account, listed by the source itself (same key, pacing, retries)."""
-    albums = pixlee_source(**{**source_kwargs, "album_ids": []}).resources["albums"]
+    albums = pixlee_source(**{**source_kwargs, "album_ids": []}).with_resources("albums")
     return [row["id"] for row in albums if isinstance(row.get("id"), int)]
 
 
@@ -148,13 +151,16 @@ class Load:
             album_ids = list_album_ids(source_kwargs)
         return split_albums(album_ids, self.shards)[self.shard]
 
-    def source(self, pipeline: Pipeline) -> DltSource:
-        """The source to run now (reads config and, for a shard, lists the albums)."""
+    def source(self, pipeline: Pipeline) -> DltSource | None:
+        """The source to run now (reads config and, for a shard, lists the albums); None for a
+        shard without albums (an account with fewer albums than shards): nothing to load."""
         if self.kind == "categories":
             return categories_source(category_rows(pipeline))
         kwargs = self.account.source_kwargs()
         if self.kind == "shard":
             kwargs["album_ids"] = self.shard_album_ids(kwargs)
+            if not kwargs["album_ids"]:  # to the source, no album ids means every album
+                return None
         source: DltSource = pixlee_source(**kwargs).with_resources(*self.resources)
         return source
 

@@ -1,24 +1,17 @@
-"""What a load's last run did (requests, retries, scans), for the orchestrator's UI.
+"""What a load's last run did (requests, retries, scans, media new/updated/removed), for the
+orchestrator's UI.
 
-The one place that knows where these numbers live. Two places today, in order:
-
-1. the run's trace: counters the source records per resource with
-   `dlt.current.resource_metrics()` (`custom_metrics` in the extract step's resource metrics),
-   summed over the resources of the run;
-2. otherwise the source's scan report (`pixlee.source.last_scan_report()`), which describes the
-   most recent run of a source in this process: right after `pipeline.run`, in the same
-   process, that is this load's (Dagster runs one load per step).
-
-When the scan report goes, only `_from_scan_report` changes (or goes).
+The one place that knows where these numbers live: today the source's own run figures,
+`pixlee.source.last_run_metrics(pipeline)` (the `_pixlee_runs` resource's metrics in dlt's
+trace, so present only when a load selects `_pixlee_runs`, as every load of the plan does).
+When that moves, only this module changes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from dlt.pipeline.pipeline import Pipeline
 
+# the figures shown per materialization, in this order (the `_pixlee_runs` columns)
 COUNTERS = (
     "requests",
     "retries",
@@ -26,51 +19,23 @@ COUNTERS = (
     "waited_on_429_seconds",
     "albums_full",
     "albums_incremental",
+    "albums_incomplete",
     "items_read",
+    "media_new",
+    "media_updated",
+    "media_removed",
+    "rejected",
 )
 
 
 def run_counters(pipeline: Pipeline) -> dict[str, float]:
-    """The counters of `pipeline`'s last run that are known; {} when none are."""
-    return _from_trace(pipeline) or _from_scan_report()
+    """The counters of `pipeline`'s last run that are known (a count the run could not know,
+    such as `media_new` without a SQL destination, is left out); {} when none are."""
+    from pixlee.source import last_run_metrics
 
-
-def _from_trace(pipeline: Pipeline) -> dict[str, float]:
-    trace = pipeline.last_trace
-    extract = trace.last_extract_info if trace is not None else None
-    if extract is None:
-        return {}
-    totals: dict[str, float] = {}
-    for metrics_list in extract.metrics.values():
-        for metrics in metrics_list:
-            for resource in metrics["resource_metrics"].values():
-                _add(totals, getattr(resource, "custom_metrics", None) or {})
-    return totals
-
-
-def _add(totals: dict[str, float], custom: Mapping[str, Any]) -> None:
-    for name in COUNTERS:
-        value = custom.get(name)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            totals[name] = totals.get(name, 0) + value
-
-
-def _from_scan_report() -> dict[str, float]:
-    from pixlee.source import last_scan_report
-
-    report = last_scan_report()
-    if report is None:
-        return {}
-    counters: dict[str, float] = {
-        "albums_full": report.full_scans,
-        "albums_incremental": report.incremental_scans,
-        "items_read": report.items_read,
+    figures = last_run_metrics(pipeline) or {}
+    return {
+        name: figures[name]
+        for name in COUNTERS
+        if isinstance(figures.get(name), int | float) and not isinstance(figures[name], bool)
     }
-    if report.requests is not None:
-        counters.update(
-            requests=report.requests.requests,
-            retries=report.requests.retries,
-            rate_limited=report.requests.rate_limited,
-            waited_on_429_seconds=round(report.requests.waited_on_429_seconds, 3),
-        )
-    return counters
