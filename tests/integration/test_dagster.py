@@ -604,6 +604,20 @@ def test_definitions_need_no_key_and_an_account_without_one_is_a_clear_error(
         read_settings()
 
 
+def test_a_shard_without_albums_loads_nothing_rather_than_every_album() -> None:
+    """To the source, no album ids means every album: a shard with none must not run it."""
+    from pixlee.orchestration.loads import Load
+    from pixlee.orchestration.settings import Account
+
+    account = Account(overrides={"api_key": "k", "album_ids": [4, 6]})
+    pipeline: Any = None  # a shard's source does not read the dataset
+    assert Load(account, "shard", 1, 2).source(pipeline) is None
+    source = Load(account, "shard", 0, 2).source(pipeline)
+    assert source is not None and sorted(source.selected_resources) == sorted(
+        SHARD_TABLES + ("_pixlee_rejected",)
+    )
+
+
 # --- a failed load is loaded again in place --------------------------------------------------
 
 
