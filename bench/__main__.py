@@ -11,7 +11,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import incremental_cost, report, simulator_throughput, throughput
+from bench import fresh_clone, incremental_cost, report, simulator_throughput, throughput
 
 OUTPUT = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
 
@@ -49,6 +49,10 @@ def main() -> None:
         "## UGC report build time",
         "",
         report.main(),
+        "",
+        "## `make demo` from a fresh clone",
+        "",
+        fresh_clone.main(),
     ]
     text = "\n".join(sections) + "\n"
     OUTPUT.write_text(text, encoding="utf-8")

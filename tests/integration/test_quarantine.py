@@ -67,6 +67,9 @@ GOOD_KEYS = [1, 2, 3, 4]
 def _routes(poison: bool) -> dict[tuple[str, int | None], Any]:
     good = [_item(k) for k in GOOD_KEYS]
     bad = [_item(p["album_photo_id"], **p) for p in POISON] if poison else []
+    if poison:  # tags whose product id cannot key `products`; the media still load
+        for item in good[2:]:
+            item["products"] += [{"id": "sku-x", "title": "Bag"}, {"title": "no id"}]
     return {
         ("/albums", 1): _albums(GOOD_ALBUM, "1001x", 1002.0, OTHER_ALBUM),
         (f"/albums/{GOOD_ALBUM}/photos", 1): page([*good[:2], *bad, *good[2:]]),
@@ -119,19 +122,27 @@ def test_poison_items_are_quarantined_and_everything_else_loads(
         ("media", "1e+20"),
         ("media", "1002.0"),
         ("media", "20"),
+        ("products", "sku-x"),
+        ("products", None),
     }
     abc = by_key[("media", "abc")]
     assert (abc["album_id"], abc["page"]) == (GOOD_ALBUM, 1)
     assert abc["reason"] == "album_photo_id is not an integer: abc"
     assert json.loads(abc["raw_json"])["title"] == "caption abc"
     assert by_key[("media", "20")]["reason"].startswith("cannot be laid out as a row")
+    sku_x = by_key[("products", "sku-x")]
+    assert sku_x["reason"] == "a tagged product's id is not an integer: sku-x"
+    assert json.loads(sku_x["raw_json"]) == {"id": "sku-x", "title": "Bag"}
+    assert [r["id"] for r in rows(pipeline, "products")] == [77]
+    tags = rows(pipeline, "media__products", "_dlt_root_id")
+    assert len(tags) == len(GOOD_KEYS) + 1 + 2 * 2  # every tag kept on its media
     assert {r["load_id"] for r in rejected} == {info.loads_ids[0]}
 
     metrics = last_run_metrics(pipeline)
-    assert metrics is not None and metrics["rejected"] == 7
+    assert metrics is not None and metrics["rejected"] == 9
     warnings = " ".join(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
     assert "an album was rejected (id is not an integer: 1001x)" in warnings
-    assert "5 item(s) quarantined in _pixlee_rejected" in warnings
+    assert "7 item(s) quarantined in _pixlee_rejected" in warnings
 
     # nothing left behind that could never normalize: a healthy server, and the next run works
     with pixlee_server(_routes(poison=False)) as server:

@@ -93,6 +93,7 @@ def _serves(url_source: subprocess.Popen[str]) -> str:
     raise AssertionError("the dashboard did not start:\n" + "".join(seen))
 
 
+@pytest.mark.timeout(INSTALL_SECONDS + 600)  # a fresh install, the dashboard's extra too
 def test_the_readme_setup_works_as_typed(clone: Path, shared_sim: Simulator) -> None:
     readme = (clone / "README.md").read_text(encoding="utf-8")
     two = _blocks_after(readme, "## Two commands")

@@ -401,20 +401,31 @@ def test_engagement_matches_the_truth(loaded: Loaded, all_time: tuple[Report, Pa
         assert row["thumbnail"] == (cdn or photo["thumbnail_url"])
 
 
-def test_freshness_without_run_tables_reads_state_and_loads(
-    loaded: Loaded, all_time: tuple[Report, Path]
-) -> None:
-    report, _ = all_time
-    if {"_pixlee_runs", "_pixlee_album_scans"} & set(loaded.pipeline.default_schema.tables):
-        pytest.skip("the source records _pixlee_runs: see test_report_freshness.py")
+def test_freshness_without_run_tables_reads_state_and_loads(tmp_path: Path) -> None:
+    """A dataset loaded without the run tables (`with_resources` leaving them out, or loads
+    older than them): freshness falls back on the pipeline state and `_dlt_loads`."""
+    config = SimulatorConfig(seed=5, albums=3, media_per_album=12, products=4, categories=1)
+    with Simulator(config) as sim:
+        pipeline = make_pipeline(
+            destination=dlt.destinations.duckdb(str(tmp_path / "no_run_tables.duckdb")),
+            pipeline_name="pixlee_report_no_run_tables",
+            pipelines_dir=str(tmp_path / "pipelines"),
+            progress="log",
+        )
+        for _ in range(2):
+            run_source(pipeline, _source(sim).with_resources("albums", "media"))
+        albums = sim.truth_albums()
+    assert not {"_pixlee_runs", "_pixlee_album_scans"} & set(pipeline.default_schema.tables)
+    report = collect_report(pipeline, since="all")
     section = report.section("freshness")
     numbers = _numbers(report, "freshness")
-    cursors = loaded.pipeline.state["sources"]["pixlee"]["album_cursors"]
-    assert numbers["albums_scanned"] == len(cursors) == len(loaded.sim.truth_albums())
+    cursors = pipeline.state["sources"]["pixlee"]["album_cursors"]
+    assert numbers["albums_scanned"] == len(cursors) == len(albums)
     full = min(datetime.fromtimestamp(c["reconciled_at"], UTC) for c in cursors.values())
     assert numbers["oldest_full_scan"] == full
     assert numbers["loads"] == 2
-    (last,) = _sql(loaded.db, "SELECT max(inserted_at) FROM pixlee_data._dlt_loads")[0]
+    (last,) = _sql(tmp_path / "no_run_tables.duckdb", "SELECT max(inserted_at) FROM "
+                   "pixlee_data._dlt_loads")[0]  # fmt: skip
     assert numbers["last_load"] == last.astimezone(UTC)
     assert any("_pixlee_runs" in note for note in section.notes)
     assert section.state_sources  # says the scan times came from the pipeline state

@@ -30,7 +30,12 @@ from pixlee.api.config import (
     resolve_client_configuration,
 )
 from pixlee.api.errors import PixleeConfigError, PixleeContentError
-from pixlee.api.pacing import DEFAULT_RATE_LIMIT_PER_MINUTE, RequestPacer, make_pacer
+from pixlee.api.pacing import (
+    DEFAULT_RATE_LIMIT_PER_MINUTE,
+    DEFAULT_SAFETY_MARGIN,
+    RequestPacer,
+    make_pacer,
+)
 from pixlee.api.paging import NextFlagPaginator, Page, iter_listing, parse_page
 from pixlee.api.redaction import install_log_redaction, register_secret
 from pixlee.api.retries import RequestStats
@@ -106,6 +111,7 @@ class PixleeClient:
         per_page: int = DEFAULT_PER_PAGE,
         rate_limit_per_minute: int = DEFAULT_RATE_LIMIT_PER_MINUTE,
         write_rate_limit_per_minute: int = DEFAULT_RATE_LIMIT_PER_MINUTE,
+        rate_limit_safety_margin: float = DEFAULT_SAFETY_MARGIN,
         retry: RetryPolicy | None = None,
         bounds: Bounds | None = None,
         max_response_bytes: int | None = None,
@@ -136,11 +142,16 @@ class PixleeClient:
         self.rate_limit_backend = settings.rate_limit_backend
         backend, write_key = self.rate_limit_backend, settings.private_api_key or self.api_key
         timing: dict[str, Any] = {"clock": clock, "sleep": sleep}  # every wait, virtual in tests
+        margin = rate_limit_safety_margin  # room left for what the pacer cannot see
         read, write = rate_limit_per_minute, write_rate_limit_per_minute
         self.transport = PixleeSession(
             self.base_url,
-            read_pacer=make_pacer(read, "get", backend, self.api_key, **timing),
-            write_pacer=make_pacer(write, "write", backend, write_key, **timing),
+            read_pacer=make_pacer(
+                read, "get", backend, self.api_key, safety_margin=margin, **timing
+            ),
+            write_pacer=make_pacer(
+                write, "write", backend, write_key, safety_margin=margin, **timing
+            ),
             # 429s slow reads below the pacer's rate when another consumer shares the key
             read_throttle=AdaptiveThrottle(**timing),
             retry=retry or RetryPolicy(),

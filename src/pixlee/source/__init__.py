@@ -17,7 +17,7 @@ from dlt.sources import DltResource
 
 from pixlee.api.client import DEFAULT_BASE_URL, DEFAULT_PER_PAGE
 from pixlee.api.concurrency import DEFAULT_MAX_IN_FLIGHT
-from pixlee.api.pacing import DEFAULT_RATE_LIMIT_PER_MINUTE
+from pixlee.api.pacing import DEFAULT_RATE_LIMIT_PER_MINUTE, DEFAULT_SAFETY_MARGIN
 from pixlee.source.config import PixleeSourceConfiguration
 from pixlee.source.derived import AlbumStatistics, new_products
 from pixlee.source.metrics import AlbumScanned, last_run_metrics
@@ -75,6 +75,7 @@ def pixlee_source(
     extra_endpoints: list[dict[str, Any]] | None = None,
     rate_limit_per_minute: int = DEFAULT_RATE_LIMIT_PER_MINUTE,
     write_rate_limit_per_minute: int = DEFAULT_RATE_LIMIT_PER_MINUTE,
+    rate_limit_safety_margin: float = DEFAULT_SAFETY_MARGIN,
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
     rate_limit_backend: str | None = None,
     max_attempts: int = 8,

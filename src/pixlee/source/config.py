@@ -17,7 +17,7 @@ from dlt.common.typing import TSecretStrValue
 from pixlee.api.client import DEFAULT_BASE_URL, DEFAULT_PER_PAGE, PixleeClient, RetryPolicy
 from pixlee.api.concurrency import DEFAULT_MAX_IN_FLIGHT
 from pixlee.api.errors import PixleeConfigError
-from pixlee.api.pacing import DEFAULT_RATE_LIMIT_PER_MINUTE
+from pixlee.api.pacing import DEFAULT_RATE_LIMIT_PER_MINUTE, DEFAULT_SAFETY_MARGIN
 from pixlee.source.quarantine import as_key
 from pixlee.source.scanning import DEFAULT_OVERLAP_MINUTES, DEFAULT_RECONCILE, parse_reconcile
 
@@ -53,6 +53,9 @@ class PixleeSourceConfiguration(BaseConfiguration):
     """GET budget of the key; requests are paced under it (and slowed further on 429s)."""
     write_rate_limit_per_minute: int = DEFAULT_RATE_LIMIT_PER_MINUTE
     """POST budget of the key (counted apart by Pixlee)."""
+    rate_limit_safety_margin: float = DEFAULT_SAFETY_MARGIN
+    """Share of each budget left unused in any 60 s, for what the pacer cannot see (clock
+    skew, a server that counts requests differently); 0 paces at the limit itself."""
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
     """Most GET requests waiting on the network at once (albums in parallel, pages read
     ahead); about `rate_limit_per_minute / 60 x latency` reaches the limit."""
@@ -83,6 +86,7 @@ class PixleeSourceConfiguration(BaseConfiguration):
             per_page=self.per_page,
             rate_limit_per_minute=self.rate_limit_per_minute,
             write_rate_limit_per_minute=self.write_rate_limit_per_minute,
+            rate_limit_safety_margin=self.rate_limit_safety_margin,
             max_in_flight=self.max_in_flight,
             rate_limit_backend=self.rate_limit_backend,
             retry=RetryPolicy(

@@ -8,12 +8,13 @@ and statistics are counted here, per album, from the complete scan of that album
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from pixlee.api.values import to_int
+from pixlee.source.quarantine import as_key
 from pixlee.source.records import to_timestamp
 
 _NATIVE_COUNTERS = ("native_likes", "native_comments", "native_shares", "native_views")
@@ -122,16 +123,22 @@ class CategoryCounter:
         ]
 
 
-def new_products(items: Iterable[Mapping[str, Any]], seen: set[Any]) -> list[Mapping[str, Any]]:
-    """The products tagged on `items` whose integer id is not in `seen` yet (added to it)."""
-    found = []
+def _tagged_products(items: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
     for item in items:
         for product in item.get("products") or []:
-            if not isinstance(product, Mapping):
-                continue
-            product_id = to_int(product.get("id"))
-            if product_id in seen or not _is_int(product_id):
-                continue  # seen: skip building the row (most tags repeat a known product)
-            seen.add(product_id)
-            found.append(product)
+            if isinstance(product, Mapping):
+                yield product
+
+
+def new_products(items: Iterable[Mapping[str, Any]], seen: set[Any]) -> list[Mapping[str, Any]]:
+    """The products tagged on `items` whose id is a BIGINT not in `seen` yet (added to it).
+
+    A product whose id is not one stays out of `products` (see `products_without_key`)."""
+    found = []
+    for product in _tagged_products(items):
+        product_id = as_key(product.get("id"))
+        if product_id is None or product_id in seen:
+            continue  # seen: skip building the row (most tags repeat a known product)
+        seen.add(product_id)
+        found.append(product)
     return found

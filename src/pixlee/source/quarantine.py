@@ -33,6 +33,8 @@ from typing import Any
 
 import orjson
 
+from pixlee.source.settings import PRODUCTS
+
 logger = logging.getLogger(__name__)
 
 BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
@@ -210,12 +212,26 @@ class FieldNames:
 
 
 class ItemScreen:
-    """Splits a page of one table's items into the ones that load and the rejections."""
+    """Splits a page of one table's items into the ones that load and the rejections.
 
-    def __init__(self, table: str, key_field: str, names: FieldNames | None) -> None:
+    With `tagged_products`, the products tagged on the kept items are screened too: one whose
+    id is not a BIGINT stays in its media's tags but cannot be a `products` row (its key would
+    fail the load or turn the column), so it is rejected once per run for that table.
+    """
+
+    def __init__(
+        self,
+        table: str,
+        key_field: str,
+        names: FieldNames | None,
+        *,
+        tagged_products: bool = False,
+    ) -> None:
         self.table = table
         self._key_field = key_field
         self._names = names
+        self._unkeyed_products: set[str] | None = set() if tagged_products else None
+        self._lock = threading.Lock()
 
     def split(
         self,
@@ -243,4 +259,24 @@ class ItemScreen:
                 continue
             key = item.get(self._key_field, _MISSING) if isinstance(item, dict) else _MISSING
             rejected.append(Rejection(self.table, problem, item, key, album_id, page, sku))
+        if self._unkeyed_products is not None:
+            rejected += self._unkeyed_tags(kept, album_id, page)
         return kept, rejected
+
+    def _unkeyed_tags(
+        self, items: list[dict[str, Any]], album_id: int | None, page: int | None
+    ) -> list[Rejection]:
+        assert self._unkeyed_products is not None
+        rejected = []
+        for item in items:
+            for product in item.get("products") or ():
+                if not isinstance(product, Mapping) or as_key(product.get("id")) is not None:
+                    continue
+                raw = product.get("id", _MISSING)
+                with self._lock:
+                    if (seen_as := key_text(raw) or "null") in self._unkeyed_products:
+                        continue
+                    self._unkeyed_products.add(seen_as)
+                problem = f"a tagged product's id is not an integer: {seen_as}"
+                rejected.append(Rejection(PRODUCTS, problem, product, raw, album_id, page))
+        return rejected

@@ -150,7 +150,7 @@ def _album_tasks(
         destination=destination,
         metrics=state.metrics,
         # colliding names are renamed where rows meet dlt's normalizer (see MediaItems)
-        screen=ItemScreen(MEDIA, "album_photo_id", None),
+        screen=ItemScreen(MEDIA, "album_photo_id", None, tagged_products=True),
         read_ahead=read_ahead.window,
     )
 

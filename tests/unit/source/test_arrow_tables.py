@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import dlt
+import pyarrow as pa
 import pytest
 from dlt.pipeline.pipeline import Pipeline
 
@@ -241,3 +242,16 @@ def test_child_rows_link_to_their_parents_by_position() -> None:
     assert linked("media__products__links", products, product_roots) == [
         (0, 0, True, True), (0, 1, True, True), (2, 0, True, True)
     ]  # fmt: skip
+
+
+def test_ints_in_a_double_column_become_doubles_as_dlt_makes_them() -> None:
+    """A page whose values of a double column are all ints, one past 2**53, builds (it used
+    to raise from Arrow's safe cast) with the value dlt's normalizer writes: float(value)."""
+    naming = dlt.Schema("arrow_units").naming
+    builder = MediaTables("media", naming, 2, lambda table: {"score": "double"})
+    big = 2**63 - 1
+    built = _built(builder, [{"id": 1, "score": 2}, {"id": 2, "score": big}])
+    assert built != NotArrowable
+    fields, table = built["media"]
+    assert table.column("score").type == pa.float64()
+    assert table.column("score").to_pylist() == [2.0, float(big)]

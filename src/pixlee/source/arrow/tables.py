@@ -430,7 +430,8 @@ def _array(table: str, name: str, values: Sequence[Any], data_type: str | None) 
     if data_type is None or data_type == inferred or (data_type, inferred) == ("json", "text"):
         return array
     if (data_type, inferred) == ("double", "bigint"):
-        return array.cast(pa.float64())
+        # as dlt's normalizer does (float(value)): an int past 2**53 rounds instead of failing
+        return array.cast(pa.float64(), safe=False)
     raise NotArrowable(f"{table}.{name} is {data_type} but holds {inferred}")
 
 

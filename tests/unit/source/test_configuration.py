@@ -1,0 +1,42 @@
+"""Settings reach what they set: from dlt's config (env here) through the source to the client."""
+
+from __future__ import annotations
+
+import pytest
+
+from pixlee.api.client import PixleeClient
+from pixlee.source.config import PixleeSourceConfiguration
+
+
+def test_the_safety_margin_sets_both_pacers_ceilings() -> None:
+    settings = PixleeSourceConfiguration(
+        api_key="k", rate_limit_per_minute=1000, write_rate_limit_per_minute=600,
+        rate_limit_safety_margin=0.1,
+    )  # fmt: skip
+    client = settings.client()
+    try:
+        assert client.read_pacer.plan is not None and client.write_pacer.plan is not None
+        assert client.read_pacer.plan.safety_margin == 0.1
+        assert client.read_pacer.plan.ceiling_per_minute == 900
+        assert client.write_pacer.plan.ceiling_per_minute == 540
+    finally:
+        client.close()
+
+
+def test_the_safety_margin_resolves_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The source passes it on: a field on the spec but missing from the source's signature
+    would silently keep the default."""
+    import pixlee
+
+    built: list[PixleeSourceConfiguration] = []
+    make_client = PixleeSourceConfiguration.client
+
+    def recording_client(self: PixleeSourceConfiguration) -> PixleeClient:
+        built.append(self)
+        return make_client(self)
+
+    monkeypatch.setattr(PixleeSourceConfiguration, "client", recording_client)
+    monkeypatch.setenv("SOURCES__PIXLEE_SOURCE__API_KEY", "k")
+    monkeypatch.setenv("SOURCES__PIXLEE_SOURCE__RATE_LIMIT_SAFETY_MARGIN", "0.25")
+    pixlee.pixlee_source()
+    assert [settings.rate_limit_safety_margin for settings in built] == [0.25]
