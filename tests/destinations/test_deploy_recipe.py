@@ -45,6 +45,10 @@ def test_workflow_shards_albums_with_one_pipeline_and_lock_per_shard() -> None:
     )
     catalog = [s["run"] for s in workflow["jobs"]["catalog"]["steps"] if "run" in s]
     assert any("--catalog" in command for command in catalog)
+    # categories count over the whole dataset: only after every shard and the catalog
+    categories = workflow["jobs"]["categories"]
+    assert set(categories["needs"]) == {"albums", "catalog"}
+    assert any("--categories" in s.get("run", "") for s in categories["steps"])
     # credentials only ever come from the orchestrator's secrets
     for name, value in workflow["env"].items():
         if name.endswith(("API_KEY", "CREDENTIALS", "RATE_LIMIT_BACKEND")):
@@ -95,11 +99,21 @@ def test_shards_and_catalog_together_load_the_whole_account(
         pipelines_dir=pipelines,
     )
 
-    # three pipelines, three states, three staging datasets
+    shard.run(
+        None,
+        2,
+        dlt.destinations.duckdb(str(database)),
+        source_kwargs=kwargs,
+        pipelines_dir=pipelines,
+        categories=True,
+    )
+
+    # four pipelines, four states, a staging dataset each
     assert sorted(p.name for p in Path(pipelines).iterdir()) == [
         "pixlee_albums_0_of_2",
         "pixlee_albums_1_of_2",
         "pixlee_catalog",
+        "pixlee_categories",
     ]
     with duckdb.connect(str(database), read_only=True) as con:
         schemas = {
@@ -119,7 +133,14 @@ def test_shards_and_catalog_together_load_the_whole_account(
             r[0] for r in con.execute("SELECT id FROM pixlee_data.albums").fetchall()
         )
         sku_rows = con.execute("SELECT count(*) FROM pixlee_data.product_media").fetchone()
+        categories = dict(
+            con.execute("SELECT id, media_count FROM pixlee_data.categories").fetchall()
+        )
     truth = shared_sim.truth_media()
     assert_rows_match(truth, media, "album_photo_id", set(names))
     assert album_ids == sorted(a["id"] for a in shared_sim.truth_albums())
     assert sku_rows == (len(shared_sim.truth_sku_media(skus[0])),)
+    for album in shared_sim.truth_albums():
+        if album["album_type"] == "category":
+            photos = {i["id"] for i in truth if album["id"] in i["tag_album_ids"]}
+            assert categories[album["id"]] == len(photos)
