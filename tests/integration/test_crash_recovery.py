@@ -1,113 +1,205 @@
-"""kill -9 at any moment (extract, between normalize and load, inside load), then rerun: the
-dataset equals the truth, with no lost rows, no duplicates and no cursor past unloaded data."""
+"""kill -9 at any point of extract, normalize or load, then one rerun: the dataset equals the
+truth, with no row twice in any table (child tables included) and no cursor past unloaded data.
+
+Kill points are seeded (`SEED`): dlt's progress updates within a step (`tests/support/
+crash_child.py`), the moment right after a load job committed and before dlt recorded it (the
+window in which a job that is not idempotent runs twice), right after a package's completion
+committed, and moments on the wall clock. The first load starts from nothing; the merge load
+starts from a copy of a loaded dataset, with edits and new media in the account, and a full
+scan (`reconcile="always"`) so that every row is merged again.
+"""
 
 from __future__ import annotations
 
-import os
+import json
+import random
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import dlt
 import pytest
 from dlt.pipeline.pipeline import Pipeline
 
-from pixlee.pipeline import make_pipeline
+import tests.support.crash_child as crash_child
+from pixlee import pixlee_source
+from pixlee.pipeline import exactly_once, make_pipeline, run_source
 from pixlee.simulator import Simulator
-from tests.support.dataset import assert_rows_match, rows
+from tests.support.integrity import assert_no_row_twice, assert_truth
+
+SEED = 20261201
+
+
+class _DltDuckDb(dlt.destinations.duckdb):
+    """dlt's own DuckDB destination, past `make_pipeline`'s exactly-once upgrade (a subclass
+    of dlt's factory is used as given)."""
+
 
 PHOTOS = "/api/v2/albums/{album_id}/photos"
 
-CHILD = """
-import os, signal, sys
-import dlt
-from pixlee import pixlee_source
-from pixlee.pipeline import make_pipeline, run_source
 
-mode, db, pipes, base_url, key = sys.argv[1:6]
-pipeline = make_pipeline(destination=dlt.destinations.duckdb(db), pipeline_name="crash",
-                         pipelines_dir=pipes, progress="log")
-source = pixlee_source(api_key=key, base_url=base_url, backoff_seconds=0.01)
-if mode == "after_normalize":
-    pipeline.extract(source, loader_file_format="parquet")
-    pipeline.normalize()
-    os.kill(os.getpid(), signal.SIGKILL)
-if mode == "inside_load":
-    from dlt.load.load import Load
-    def die(self, *args, **kwargs):
-        os.kill(os.getpid(), signal.SIGKILL)
-    Load.complete_package = die
-run_source(pipeline, source)
-print("done")
-"""
+@dataclass
+class Place:
+    """Where a run keeps its database and pipeline folder."""
+
+    root: Path
+
+    @property
+    def db(self) -> Path:
+        return self.root / "crash.duckdb"
+
+    @property
+    def pipes(self) -> Path:
+        return self.root / "pipelines"
+
+    def copy_to(self, other: Place) -> None:
+        shutil.rmtree(other.root, ignore_errors=True)
+        shutil.copytree(self.root, other.root)
 
 
-def _child(tmp_path: Path, sim: Simulator, mode: str) -> subprocess.Popen[str]:
-    script = tmp_path / "child.py"
-    script.write_text(CHILD)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SOURCES__")}
-    args = [
-        sys.executable, str(script), mode, str(tmp_path / "crash.duckdb"),
-        str(tmp_path / "pipelines"), sim.base_url, sim.config.api_key,
-    ]  # fmt: skip
-    return subprocess.Popen(
-        args, cwd=tmp_path, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+def _plan(place: Place, sim: Simulator, **kill: Any) -> dict[str, Any]:
+    return {
+        "db": str(place.db),
+        "pipes": str(place.pipes),
+        "base_url": sim.base_url,
+        "key": sim.config.api_key,
+        "skus": sim.skus()[:2],
+        **kill,
+    }
 
 
-def _pipeline(tmp_path: Path) -> Pipeline:
+def _start(plan: dict[str, Any]) -> subprocess.Popen[str]:
+    args = [sys.executable, crash_child.__file__, json.dumps(plan)]
+    return subprocess.Popen(args, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _killed(plan: dict[str, Any], wall_seconds: float | None = None) -> bool:
+    """Run the child until it kills itself (or the parent kills it after `wall_seconds`)."""
+    child = _start(plan)
+    if wall_seconds is not None:
+        try:
+            child.wait(timeout=wall_seconds)
+        except subprocess.TimeoutExpired:
+            child.send_signal(signal.SIGKILL)
+    _, err = child.communicate(timeout=180)
+    assert child.returncode in (0, -signal.SIGKILL), err[-3000:]
+    return child.returncode == -signal.SIGKILL
+
+
+def _timed_full_run(plan: dict[str, Any]) -> float:
+    started = time.monotonic()
+    assert not _killed(plan)
+    return time.monotonic() - started
+
+
+def _pipeline(place: Place, factory: Any = exactly_once.duckdb) -> Pipeline:
     return make_pipeline(
-        destination=dlt.destinations.duckdb(str(tmp_path / "crash.duckdb")),
+        destination=factory(str(place.db)),
         pipeline_name="crash",
-        pipelines_dir=str(tmp_path / "pipelines"),
+        pipelines_dir=str(place.pipes),
         progress="log",
     )
 
 
-def _assert_truth(tmp_path: Path, sim: Simulator) -> None:
-    pipeline = _pipeline(tmp_path)
-    loaded = rows(pipeline, "media")
-    keys = [r["album_photo_id"] for r in loaded]
-    assert len(keys) == len(set(keys))
-    current = [r for r in loaded if r["removed_at"] is None]
-    columns = set(pipeline.default_schema.get_table_columns("media"))
-    assert_rows_match(sim.truth_media(), current, "album_photo_id", columns)
-    tags = len(rows(pipeline, "media__products"))
-    assert tags == sum(len(i["products"]) for i in sim.truth_media())
+def _rerun(
+    place: Place, sim: Simulator, reconcile: str = "1d", factory: Any = exactly_once.duckdb
+) -> Pipeline:
+    pipeline = _pipeline(place, factory)
+    source = pixlee_source(
+        api_key=sim.config.api_key,
+        base_url=sim.base_url,
+        skus=sim.skus()[:2],
+        reconcile=reconcile,
+        backoff_seconds=0.01,
+    )
+    info = run_source(pipeline, source)
+    assert not info.has_failed_jobs
+    return pipeline
 
 
-@pytest.mark.parametrize("mode", ["during_extract", "after_normalize", "inside_load"])
-def test_kill_9_then_rerun_equals_truth(tmp_path: Path, sim: Simulator, mode: str) -> None:
-    if mode == "during_extract":
-        sim.set_faults(latency_ms=40)
-        child = _child(tmp_path, sim, "run")
-        deadline = time.monotonic() + 60
-        while sim.stats.count(route=PHOTOS) < 4 and time.monotonic() < deadline:
-            time.sleep(0.005)
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=30)
-        assert child.returncode == -signal.SIGKILL
-        sim.set_faults(latency_ms=0)
-    else:
-        child = _child(tmp_path, sim, mode)
-        child.wait(timeout=120)
-        assert child.returncode == -signal.SIGKILL, child.stderr.read() if child.stderr else ""
-
-    # new content arrives before the rerun: the cursor must not have skipped it
+def _change_the_account(sim: Simulator, rng: random.Random, trial: int) -> None:
+    """Edits to media the dataset holds, and new media: the merge load has work on both."""
+    media = sim.truth_media()
+    for item in rng.sample(media, 3):
+        sim.world.edit_media(item["album_photo_id"], title=f"edited in trial {trial}")
     album = next(a["id"] for a in sim.truth_albums() if a["album_type"] == "standard")
-    sim.world.add_media(album, count=3)
-    rerun = _child(tmp_path, sim, "run")
-    out, err = rerun.communicate(timeout=180)
-    assert rerun.returncode == 0, err
-    _assert_truth(tmp_path, sim)
+    sim.world.add_media(album, count=2)
 
-    # and the run after that is incremental again: one page per album
+
+def _kill_points(rng: random.Random, calibrated: float) -> list[dict[str, Any]]:
+    """Seeded points in each step; dlt's progress updates per step for this account are ~34
+    (extract), ~24 (normalize) and ~57 (load), its load jobs ~40 (copies and merges)."""
+    return [
+        {"at": ["Extract", rng.randint(1, 30)]},
+        {"at": ["Normalize", rng.randint(0, 20)]},
+        {"at": ["Normalize", rng.randint(1, 20)]},
+        {"at": ["Load", rng.randint(1, 50)]},
+        {"commit": rng.randint(1, 30)},
+        {"commit": rng.randint(1, 30)},
+        {"complete": True},
+        {"wall": rng.uniform(0.3, 0.9) * calibrated},
+    ]
+
+
+def _trial(place: Place, sim: Simulator, kill: dict[str, Any], reconcile: str) -> bool:
+    """One kill, then one rerun in this process: the truth, no row twice."""
+    wall = kill.pop("wall", None)
+    killed = _killed(_plan(place, sim, reconcile=reconcile, **kill), wall)
+    pipeline = _rerun(place, sim, reconcile)
+    assert_truth(pipeline, sim, sim.skus()[:2])
+    return killed
+
+
+def test_kill_9_at_seeded_points_then_one_rerun_equals_truth(
+    tmp_path: Path, sim: Simulator
+) -> None:
+    rng = random.Random(SEED)
+    place, loaded = Place(tmp_path / "run"), Place(tmp_path / "loaded")
+    kills = 0
+
+    # first loads: each trial starts from nothing
+    first_load = _timed_full_run(_plan(Place(tmp_path / "calibration"), sim))
+    for kill in _kill_points(rng, first_load):
+        shutil.rmtree(place.root, ignore_errors=True)
+        kills += _trial(place, sim, kill, "1d")
+    # new content arrives, and the run after is incremental: one page per album
+    album = next(a["id"] for a in sim.truth_albums() if a["album_type"] == "standard")
     sim.world.add_media(album, count=2)
     sim.stats.reset()
-    again = _child(tmp_path, sim, "run")
-    out, err = again.communicate(timeout=180)
-    assert again.returncode == 0, err
+    assert_truth(_rerun(place, sim), sim, sim.skus()[:2])
     assert sim.stats.count(route=PHOTOS) == len(sim.truth_albums())
-    _assert_truth(tmp_path, sim)
+
+    # merge loads: each trial starts from the same loaded dataset, the account changed since
+    assert not _killed(_plan(loaded, sim))
+    calibration = Place(tmp_path / "merge_calibration")
+    loaded.copy_to(calibration)
+    merge_load = _timed_full_run(_plan(calibration, sim, reconcile="always"))
+    for trial, kill in enumerate(_kill_points(rng, merge_load)):
+        loaded.copy_to(place)
+        _change_the_account(sim, rng, trial)
+        kills += _trial(place, sim, kill, "always")
+    assert kills >= 15, f"only {kills} of the seeded kills landed: the account changed?"
+
+
+@pytest.mark.parametrize("commit", [1, 4, 9])
+def test_a_job_killed_between_commit_and_record_loads_once(
+    tmp_path: Path, sim: Simulator, commit: int
+) -> None:
+    place = Place(tmp_path / "run")
+    assert _killed(_plan(place, sim, commit=commit))
+    assert_truth(_rerun(place, sim), sim, sim.skus()[:2])
+
+
+def test_dlt_alone_loads_such_a_job_twice(tmp_path: Path, sim: Simulator) -> None:
+    """The control: the same kill with dlt's own DuckDB jobs leaves rows twice, so the kill
+    above lands in the window and the exactly-once jobs are what keeps the data right."""
+    place = Place(tmp_path / "run")
+    assert _killed(_plan(place, sim, commit=2, destination="dlt"))
+    pipeline = _rerun(place, sim, factory=_DltDuckDb)
+    with pytest.raises(AssertionError, match="twice"):
+        assert_no_row_twice(pipeline)

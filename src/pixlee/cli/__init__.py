@@ -188,7 +188,8 @@ def run(
             progress=progress,
         )
         before = {} if full_refresh else safe_row_counts(pipeline)
-        load_info = run_source(pipeline, source, full_refresh=full_refresh)
+        # the command is the whole process: it opts in to the process-wide tunings
+        load_info = run_source(pipeline, source, full_refresh=full_refresh, tuned=True)
         _print_report(pipeline, load_info, before)
 
 

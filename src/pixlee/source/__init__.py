@@ -27,8 +27,6 @@ from pixlee.api.concurrency import DEFAULT_MAX_IN_FLIGHT, ReadAhead, interleave
 from pixlee.api.errors import PixleeConfigError, PixleeNotFoundError
 from pixlee.api.pacing import DEFAULT_RATE_LIMIT_PER_MINUTE
 from pixlee.api.values import to_int
-from pixlee.pipeline.gc_tuning import fewer_gc_passes
-from pixlee.pipeline.memory import release_freed_memory
 from pixlee.source.columns import (
     ALBUM_COLUMNS,
     CATALOGUE_PRODUCT_COLUMNS,
@@ -295,14 +293,12 @@ def pixlee_source(
         scanned: set[int] = set()
         all_full = True
         tasks = [album_scan(album_id) for album_id in ids]
-        with fewer_gc_passes():
-            for event in interleave(tasks, workers=max_in_flight, max_buffered=2 * max_in_flight):
-                if isinstance(event, AlbumScanned):
-                    all_full = all_full and event.full_scan
-                    scanned.add(event.album_id)
-                yield event
-            yield ScanComplete(tuple(a for a in ids if a in scanned), all_full)
-        release_freed_memory()  # extraction is over: give DuckDB's load the room back
+        for event in interleave(tasks, workers=max_in_flight, max_buffered=2 * max_in_flight):
+            if isinstance(event, AlbumScanned):
+                all_full = all_full and event.full_scan
+                scanned.add(event.album_id)
+            yield event
+        yield ScanComplete(tuple(a for a in ids if a in scanned), all_full)
 
     media_items = MediaItems(
         "media",
@@ -424,11 +420,10 @@ def pixlee_source(
             return run
 
         tasks = [sku_pages(sku) for sku in configured_skus]
-        with fewer_gc_passes():
-            pages = interleave(tasks, workers=max_in_flight, max_buffered=2 * max_in_flight)
-            for sku, items in pages:
-                yield from product_media_items.page(items, extra={"sku": sku})
-            yield from product_media_items.flush()
+        pages = interleave(tasks, workers=max_in_flight, max_buffered=2 * max_in_flight)
+        for sku, items in pages:
+            yield from product_media_items.page(items, extra={"sku": sku})
+        yield from product_media_items.flush()
 
     resources: list[DltResource] = [
         albums,
