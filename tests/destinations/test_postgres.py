@@ -3,10 +3,13 @@ kill -9 inside a load (exactly-once jobs)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import signal
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 from typing import Any
 
@@ -100,12 +103,21 @@ def test_rerun_is_idempotent_and_merge_updates_in_place(
 
 
 def _killed_child(plan: dict[str, Any]) -> bool:
+    """The crash child (tests/support/crash_child.py) until it kills itself; then its process
+    group (dlt's normalize workers) too."""
     import tests.support.crash_child as crash_child
 
     args = [sys.executable, crash_child.__file__, json.dumps(plan)]
-    done = subprocess.run(args, capture_output=True, text=True, timeout=300)
-    assert done.returncode in (0, -signal.SIGKILL), done.stderr[-3000:]
-    return done.returncode == -signal.SIGKILL
+    with tempfile.TemporaryFile("w+") as err:
+        child = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True
+        )
+        child.wait(timeout=300)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+        err.seek(0)
+        assert child.returncode in (0, -signal.SIGKILL), err.read()[-3000:]
+    return child.returncode == -signal.SIGKILL
 
 
 def _crash_plan(sim: Simulator, pipeline: Pipeline, url: str, **kill: Any) -> dict[str, Any]:
