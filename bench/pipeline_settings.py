@@ -9,16 +9,18 @@ the pipeline process; the tree figure adds its normalize workers' unique memory)
 Run: ``python -m bench.pipeline_settings --media 100000 --reps 3`` (all variants), or name
 some: ``--variants ours,plain``. It prints figures and never asserts them.
 
-Variants (each differs from `ours` in one thing, except `plain`):
-- ours: `make_pipeline` + `run_source` (exactly-once DuckDB, held connection, parquet, normalize
-  workers per core, 3 load workers), no process tunings;
-- tuned: ours + `tune_process()` + `run_source(tuned=True)` (GC thresholds, malloc arenas, trim);
+Variants (each differs from `ours` in one thing, except the plain ones):
+- ours: `make_pipeline` + `run_source` (exactly-once DuckDB with its defaults: 256 MB cap, one
+  thread fewer than the cores; the connection held around the load; parquet; normalize
+  workers per core), no process tunings;
+- tuned: ours + `run_source(tuned=True)` (malloc arenas, GC thresholds, memory handed back);
 - gc, arenas, trim: ours + one of those tunings;
 - not_held: ours without the DuckDB connection held around the load step;
-- cap192: ours with DuckDB's memory_limit at 192 MB (the old default);
+- duckdb_default: ours with DuckDB's own memory_limit (80% of RAM) and threads (cores);
 - writer: ours with uncompressed intermediate files rotated every 10,000 rows (config);
-- dlt_duckdb: ours through dlt's own DuckDB destination (the cost of exactly-once jobs);
-- plain: `dlt.pipeline(destination="duckdb").run(pixlee_source())`, nothing else.
+- dlt_duckdb: ours through dlt's own DuckDB jobs, same DuckDB settings (exactly-once's cost);
+- plain: `dlt.pipeline(destination="duckdb").run(pixlee_source())`, nothing else;
+- plain_once: the same with `destination=pixlee.pipeline.exactly_once.duckdb(...)`.
 """
 
 from __future__ import annotations
@@ -47,10 +49,11 @@ VARIANTS = (
     "arenas",
     "trim",
     "not_held",
-    "cap192",
+    "duckdb_default",
     "writer",
     "dlt_duckdb",
     "plain",
+    "plain_once",
 )
 RESULT_PREFIX = "SETTINGS-RESULT "
 WRITER_ENV = {"DATA_WRITER__DISABLE_COMPRESSION": "true", "DATA_WRITER__FILE_MAX_ITEMS": "10000"}
@@ -75,8 +78,13 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
         rate_limit_per_minute=100_000_000,
     )
     started = time.perf_counter()
-    if variant == "plain":
-        pipeline = dlt.pipeline("settings", destination="duckdb", progress="log")
+    if variant in ("plain", "plain_once"):
+        from pixlee.pipeline import exactly_once
+
+        destination: Any = "duckdb"
+        if variant == "plain_once":
+            destination = exactly_once.duckdb(str(workdir / "settings.duckdb"))
+        pipeline = dlt.pipeline("settings", destination=destination, progress="log")
         pipeline.run(source)
     else:
         pipeline = _ours(variant, workdir, source)
@@ -111,18 +119,21 @@ def _ours(variant: str, workdir: Path, source: Any) -> Any:
 
     import pixlee.pipeline.steps as steps
     from pixlee.pipeline import make_pipeline, run_source, tune_process
+    from pixlee.pipeline.exactly_once import DUCKDB_DEFAULTS
     from pixlee.pipeline.tuning import fewer_gc_passes, release_freed_memory
 
     database = str(workdir / "bench.duckdb")
     destination: Any = dlt.destinations.duckdb(database)
-    if variant.startswith("cap"):  # e.g. cap384: DuckDB's memory_limit at 384 MB
-        limit = {"memory_limit": variant[3:] + "MB"}
-        destination = dlt.destinations.duckdb(DuckDbCredentials(database, global_config=limit))
+    if variant == "duckdb_default":  # DuckDB's own: 80% of RAM, a thread per core
+        own = {"memory_limit": f"{_ram_gb() * 0.8:.1f}GB", "threads": os.cpu_count() or 1}
+        destination = dlt.destinations.duckdb(DuckDbCredentials(database, global_config=own))
     if variant == "dlt_duckdb":
+        same = dict(DUCKDB_DEFAULTS)
+        destination = dlt.destinations.duckdb(DuckDbCredentials(database, global_config=same))
         pipeline = dlt.pipeline("settings", destination=destination, progress="log")
     else:
         pipeline = make_pipeline(destination=destination, pipeline_name="settings", progress="log")
-    if variant in ("tuned", "arenas"):
+    if variant == "arenas":
         tune_process()
     if variant == "not_held":
 
@@ -137,6 +148,10 @@ def _ours(variant: str, workdir: Path, source: Any) -> Any:
         _wrap_extract(pipeline, None, release_freed_memory)
     run_source(pipeline, source, tuned=variant == "tuned")
     return pipeline
+
+
+def _ram_gb() -> float:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
 
 
 def _wrap_extract(pipeline: Any, around: Any, after: Any) -> None:

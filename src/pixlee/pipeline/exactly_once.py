@@ -38,6 +38,7 @@ from typing import Any, ClassVar, cast
 
 from dlt.common.destination.client import LoadJob, RunnableLoadJob
 from dlt.common.destination.typing import PreparedTableSchema
+from dlt.destinations.exceptions import DatabaseException
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.destinations.impl.duckdb.duck import DuckDbClient, DuckDbCopyJob
 from dlt.destinations.impl.duckdb.factory import duckdb as dlt_duckdb
@@ -183,10 +184,15 @@ class ExactlyOnceClient(SqlJobClientBase):
             )
 
     def _create_jobs_table(self) -> None:
-        self.sql_client.execute_sql(
-            f"CREATE TABLE IF NOT EXISTS {self.jobs_table} "
-            "(load_id TEXT NOT NULL, job_id TEXT NOT NULL)"
-        )
+        try:
+            self.sql_client.execute_sql(
+                f"CREATE TABLE IF NOT EXISTS {self.jobs_table} "
+                "(load_id TEXT NOT NULL, job_id TEXT NOT NULL)"
+            )
+        except DatabaseException:
+            # another process created it at the same moment (sharded pipelines sharing a
+            # Postgres dataset): fine if it is there now
+            self.sql_client.execute_sql(f"SELECT 1 FROM {self.jobs_table} WHERE 1 = 0")
 
     def _warn_at_least_once(self, job_class: type[LoadJob]) -> None:
         if job_class not in self._warned:
