@@ -34,6 +34,7 @@ typecheck: $(DEV)
 
 unit: $(DEV)
 	bash scripts/ensure_services.sh
+	bash scripts/ensure_browser.sh
 	$(BIN)/pytest
 
 test: lint typecheck unit

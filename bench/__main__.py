@@ -11,7 +11,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import incremental_cost, simulator_throughput, throughput
+from bench import incremental_cost, report, simulator_throughput, throughput
 
 OUTPUT = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
 
@@ -41,6 +41,14 @@ def main() -> None:
         "## Extraction and loading throughput (ours vs. the dlt `rest_api` recipe)",
         "",
         throughput.main(),
+        "",
+        "## Paced against each server window kind",
+        "",
+        throughput.windows(),
+        "",
+        "## UGC report build time",
+        "",
+        report.main(),
     ]
     text = "\n".join(sections) + "\n"
     OUTPUT.write_text(text, encoding="utf-8")

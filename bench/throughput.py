@@ -8,7 +8,11 @@ not share a GIL with the simulator, which runs in another process):
 3. local throughput: no latency, no limit, 100,000 media, end to end into DuckDB; peak RSS;
 4. the baseline (`bench/baseline_rest_api.py`) for 1-3, over fewer requests/media since it is
    slow (its rate is what is compared);
-5. peak RSS at 200,000 media.
+5. peak RSS at 200,000 media;
+6. paced at 1,200/min and 3,600/min, 200 ms latency, against a strict server of each window kind
+   (sliding 60 s window, fixed window resetting on the minute, token bucket holding one second
+   of requests: `tests/support/rate_limited_server.py`), each run long enough to slide a full
+   window (~75 s): the share of the limit and the 429s.
 
 Run: ``python -m bench.throughput`` (or ``make bench``, which writes BENCHMARKS.md). It prints
 figures and never asserts them.
@@ -42,6 +46,9 @@ LOCAL_ALBUMS = 100  # standard albums of the local simulator (200,000 media)
 BASELINE_PACED_ALBUMS = 5  # 5 x 21 requests ~ 21 s at 200 ms, one at a time
 BASELINE_LOCAL_ALBUMS = 10  # 20,000 media
 RESULT_PREFIX = "BENCH-RESULT "
+WINDOW_RUN_SECONDS = 75  # more than a window: the first minute, then the window sliding
+WINDOW_PAGES_PER_ALBUM = 20
+WINDOW_KINDS = ("sliding", "fixed", "token_bucket")
 
 
 @dataclass
@@ -178,7 +185,8 @@ def _vm_hwm_mb() -> float:
 def _measure(spec: dict[str, Any]) -> Figure:
     """Reset the simulator's counters, run `spec` in a child process, read both sides."""
     base_url = spec["base_url"]
-    _control(base_url, "/_sim/stats/reset", {})
+    stats_path = spec.get("stats_path", "/_sim/stats")
+    _control(base_url, f"{stats_path}/reset", {})
     env = {**os.environ, "RUNTIME__DLTHUB_TELEMETRY": "false"}
     cmd = [sys.executable, "-m", "bench.throughput", "--child", json.dumps(spec)]
     root = Path(__file__).resolve().parents[1]
@@ -191,7 +199,7 @@ def _measure(spec: dict[str, Any]) -> Figure:
         if child.returncode != 0 or not lines:
             raise RuntimeError(f"bench child failed ({spec['kind']}): {err.read()[-2000:]}")
     result = json.loads(lines[-1][len(RESULT_PREFIX) :])
-    stats = _control(base_url, "/_sim/stats")
+    stats = _control(base_url, stats_path)
     return Figure(
         seconds=result["seconds"],
         requests=int(stats["total"]),
@@ -290,6 +298,63 @@ def _paced(base_url: str, albums: list[int], limit: int, baseline_albums: list[i
         }  # fmt: skip
     )
     return ours, base
+
+
+def _start_window_server(kind: str, limit: int) -> tuple[Any, str]:
+    """A strict stand-in of one window kind, in its own process, with enough pages for a run."""
+    albums = -(-WINDOW_RUN_SECONDS * limit // 60 // WINDOW_PAGES_PER_ALBUM)
+    cmd = [
+        sys.executable, "-m", "tests.support.rate_limited_server", "--kind", kind,
+        "--limit", str(limit), "--latency-ms", str(LATENCY_MS), "--albums", str(albums),
+        "--pages", str(WINDOW_PAGES_PER_ALBUM),
+    ]  # fmt: skip
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=root)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if "serving on" not in line:
+        proc.kill()
+        raise RuntimeError(f"{kind} server did not start: {line!r}")
+    return proc, line.rsplit(" ", 1)[1].strip()
+
+
+def _window_run(kind: str, limit: int) -> Figure:
+    """Our pipeline's extraction, paced at `limit`, against a fresh server counting `kind`."""
+    proc, base_url = _start_window_server(kind, limit)
+    try:
+        # album_ids None: every album GET /albums lists, as a first run reads them
+        spec = {"kind": "ours", "mode": "extract", "base_url": base_url, "album_ids": None}
+        return _measure({**spec, "limit": limit, "stats_path": "/_stats"})
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def windows() -> str:
+    """Scenario 6: a table of the share of the limit and the 429s per window kind and limit."""
+    lines = [
+        f"Our pipeline (extract), {LATENCY_MS} ms latency, against "
+        "`tests/support/rate_limited_server.py` in its own process (a sliding 60 s window; a "
+        "fixed window resetting on the minute; a token bucket of one second of requests), a "
+        f"fresh server per run, each run ~{WINDOW_RUN_SECONDS} s. Share: all requests ÷ (run "
+        "seconds × limit); in brackets from the first request to the last.",
+        "",
+        "| window | limit | share of the limit | 429s | in flight | before the first request / "
+        "after the last | target | met |",
+        "|---|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for limit in (1200, 3600):
+        for kind in WINDOW_KINDS:
+            figure = _window_run(kind, limit)
+            share = _rate(figure) * 60 / limit
+            lines.append(
+                f"| {kind} | {limit:,}/min | {share:.1%} ({figure.requests} requests in "
+                f"{figure.seconds:.1f} s; {_span_share(figure, limit):.1%}) | "
+                f"{figure.rate_limited} | {figure.max_concurrent} | {figure.lead_in:.1f} s / "
+                f"{figure.wind_down:.1f} s | ≥ 95%, 0 × 429 | "
+                f"{_met(share >= 0.95 and figure.rate_limited == 0)} |"
+            )
+    return "\n".join(lines)
 
 
 def _local(base_url: str, albums: list[int], kind: str = "ours") -> Figure:
@@ -442,5 +507,7 @@ if __name__ == "__main__":
         print(paced_only())
     elif sys.argv[1:] == ["local"]:
         print(local_only())
+    elif sys.argv[1:] == ["windows"]:
+        print(windows())
     else:
         print(main())

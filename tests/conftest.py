@@ -13,6 +13,9 @@ from dlt.pipeline.pipeline import Pipeline
 from pixlee.pipeline import make_pipeline
 from pixlee.simulator import Simulator, SimulatorConfig
 
+# fixtures shared by every test folder (`chromium`: Debian's Chromium driven by playwright)
+pytest_plugins = ["tests.support.browser"]
+
 SMALL_ACCOUNT = {"albums": 3, "media_per_album": 130, "products": 6, "categories": 2, "seed": 11}
 
 

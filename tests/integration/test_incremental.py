@@ -19,7 +19,7 @@ from dlt.pipeline.pipeline import Pipeline
 from pixlee import PixleeClient, pixlee_source
 from pixlee.pipeline import make_pipeline, run_source
 from pixlee.simulator import FakeClock, Simulator, SimulatorConfig
-from pixlee.source import last_scan_report
+from pixlee.source import last_run_metrics
 from tests.conftest import SMALL_ACCOUNT
 from tests.support.dataset import assert_rows_match, rows
 
@@ -63,9 +63,10 @@ def test_new_content_only_costs_one_page_per_album(sim: Simulator, pipeline: Pip
     assert sim.stats.count(route=PHOTOS) == _album_count(sim)
     assert sim.stats.count(route="/api/v2/albums") == 1
     assert sim.stats.count() == _album_count(sim) + 1
-    report = last_scan_report()
+    report = last_run_metrics(pipeline)
     assert report is not None
-    assert (report.incremental_scans, report.full_scans) == (_album_count(sim), 0)
+    assert (report["albums_incremental"], report["albums_full"]) == (_album_count(sim), 0)
+    assert (report["media_new"], report["media_updated"]) == (5, 0)
     _assert_equals_truth(pipeline, sim)
     assert set(new_ids) <= {r["album_photo_id"] for r in _current(pipeline)}
 
@@ -195,11 +196,12 @@ def test_removal_during_a_reconciling_scan_marks_only_real_removals(
     )
     # one page at a time (max_in_flight=1): with pages read ahead, page 2 is served before the
     # removal lands, and the drift this test provokes would not happen
-    run_source(pipeline, _source(sim, reconcile="always", max_in_flight=1).with_resources("media"))
+    source = _source(sim, reconcile="always", max_in_flight=1)
+    run_source(pipeline, source.with_resources("media", "_pixlee_runs"))
     watcher.join()
     # the item that slid from page 2 to page 1 was not seen, but a lookup found it present
-    report = last_scan_report()
-    assert report is not None and report.found_by_lookup == 1
+    report = last_run_metrics(pipeline)
+    assert report is not None and report["found_by_lookup"] == 1
     # the victim itself was seen on page 1 during this scan, so it is not marked yet
     sim.set_faults(latency_ms=0)
     run_source(pipeline, _source(sim, reconcile="always").with_resources("media"))
@@ -248,8 +250,8 @@ def test_state_survives_a_lost_working_folder_and_full_refresh_resets(
 
     sim.stats.reset()
     run_source(restored, _source(sim), full_refresh=True)
-    report = last_scan_report()
-    assert report is not None and report.full_scans == _album_count(sim)
+    report = last_run_metrics(restored)
+    assert report is not None and report["albums_full"] == _album_count(sim)
     assert sim.stats.count(route=PHOTOS) > _album_count(sim)
     _assert_equals_truth(restored, sim)
 

@@ -15,7 +15,9 @@ from dlt.pipeline.pipeline import Pipeline
 from pixlee import PixleeClient, pixlee_source
 from pixlee.pipeline import run_source
 from pixlee.simulator import Simulator
-from pixlee.source.scanning import AlbumPage, AlbumScanner, ScanReport
+from pixlee.source.metrics import RunMetrics
+from pixlee.source.quarantine import ItemScreen
+from pixlee.source.scanning import AlbumPage, AlbumScanner
 from tests.support.canned_server import Canned, canned_server
 from tests.support.dataset import assert_rows_match, rows
 
@@ -50,7 +52,8 @@ def test_scan_passes_on_each_album_photo_id_once() -> None:
             overlap_minutes=60,
             now=datetime(2026, 11, 22, tzinfo=UTC),
             destination=None,
-            report=ScanReport(),
+            metrics=RunMetrics(),
+            screen=ItemScreen("media", "album_photo_id", None),
         )
         events = list(scanner.scan(7))
     handed = [

@@ -36,7 +36,7 @@ SCRIPT = textwrap.dedent(
     crash_at = int(os.environ.get("CRASH_AT", "0"))
     crash_after = os.environ.get("CRASH_AFTER") == "1"
     method = "upsert_product" if kind == "products" else "create_media"
-    original = getattr(writes.PixleeWriteMixin, method)
+    original = getattr(writes.PixleeWriter, method)
     calls = [0]
 
     def crashing(self, *args, **kwargs):
@@ -48,7 +48,7 @@ SCRIPT = textwrap.dedent(
             os._exit(17)
         return result
 
-    setattr(writes.PixleeWriteMixin, method, crashing)
+    setattr(writes.PixleeWriter, method, crashing)
     rows = [json.loads(line) for line in open(rows_file, encoding="utf-8")]
     factory = pixlee_products if kind == "products" else pixlee_media
     pipeline = dlt.pipeline(

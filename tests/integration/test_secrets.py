@@ -64,3 +64,24 @@ def test_api_key_never_leaks(
     assert trace is not None
     assert SECRET not in str(trace) and SECRET not in repr(trace.asdict())
     assert _files_containing(tmp_path, SECRET.encode()) == []
+
+
+def test_api_key_never_leaks_when_the_connection_is_refused(
+    tmp_path: Path, pipeline: Pipeline, caplog: pytest.LogCaptureFixture
+) -> None:
+    """urllib3's message for a refused connection quotes the whole URL, key included; refused
+    before any answer, the run says at once that base_url is wrong (without the URL's query)."""
+    with Simulator(SimulatorConfig(albums=1, media_per_album=1, seed=4, api_key=SECRET)) as sim:
+        base_url = sim.base_url  # closed on exit: every connection is refused
+    with caplog.at_level(logging.DEBUG), pytest.raises(PipelineStepFailed) as failure:
+        run_source(
+            pipeline,
+            pixlee_source(api_key=SECRET, base_url=base_url, backoff_seconds=0.01, max_attempts=2),
+        )
+    assert f"cannot reach Pixlee at {base_url} (connection refused)" in str(failure.value)
+    assert SECRET not in caplog.text
+    assert SECRET not in str(failure.value) and SECRET not in repr(failure.value)
+    trace = pipeline.last_trace
+    assert trace is not None
+    assert SECRET not in str(trace) and SECRET not in repr(trace.asdict())
+    assert _files_containing(tmp_path, SECRET.encode()) == []

@@ -16,7 +16,7 @@ from dlt.pipeline.pipeline import Pipeline
 from pixlee import pixlee_source
 from pixlee.pipeline import run_source
 from pixlee.simulator import Simulator
-from pixlee.source import last_scan_report
+from pixlee.source import last_run_metrics
 from tests.support.dataset import rows
 
 
@@ -32,8 +32,8 @@ def test_a_source_object_run_twice_reads_everything_afresh(
     source = pixlee_source(api_key=sim.config.api_key, base_url=sim.base_url, reconcile="always")
     run_source(pipeline, source)
     first_unique_ids = {r.query.get("unique_id") for r in sim.stats.requests}
-    first_report = last_scan_report()
-    assert first_report is not None and first_report.items_read == len(sim.truth_media())
+    first_report = last_run_metrics(pipeline)
+    assert first_report is not None and first_report["items_read"] == len(sim.truth_media())
 
     media = sim.truth_media()
     tagged = next(i for i in media if i["products"])
@@ -62,12 +62,14 @@ def test_a_source_object_run_twice_reads_everything_afresh(
     assert {album: row["media_count"] for album, row in latest.items()} == {
         album["id"]: now[album["id"]] for album in sim.truth_albums()
     }
-    second_report = last_scan_report()
-    assert second_report is not first_report
-    assert second_report is not None and second_report.items_read == len(sim.truth_media())
+    second_report = last_run_metrics(pipeline)
+    assert second_report is not None and second_report["items_read"] == len(sim.truth_media())
     # this run's requests only, under a new unique_id (the CDN would serve the last run's pages)
-    assert second_report.requests is not None
-    assert second_report.requests.requests == len(sim.stats.requests)
+    assert second_report["requests"] == len(sim.stats.requests)
+    assert [r["requests"] for r in rows(pipeline, "_pixlee_runs", "started_at")] == [
+        first_report["requests"],
+        second_report["requests"],
+    ]
     second_unique_ids = {r.query.get("unique_id") for r in sim.stats.requests} - {None}
     assert second_unique_ids and not second_unique_ids & first_unique_ids
     assert [r.path for r in sim.stats.requests if r.cache == "hit"] == []

@@ -59,7 +59,9 @@ def canned_server(*responses: Canned) -> Iterator[CannedServer]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    )
     thread.start()
     try:
         yield CannedServer(f"http://127.0.0.1:{server.server_address[1]}/api/v2", queue, paths)

@@ -9,8 +9,9 @@ one being consumed. Three things keep that sane:
   so concurrency never raises the request rate above the configured limit;
 * results reach dlt through a bounded queue, in order within each album (albums interleave),
   so memory is bounded by the queue and the read-ahead windows, not by the account's size;
-* the read-ahead window shrinks as more albums run at once (`ReadAhead`): with many albums
-  album-level parallelism already fills the budget and no request is spent past an album's end.
+* the read-ahead window (`pixlee.api.paging.read_pages_ahead`) shrinks as more albums run at
+  once (`ReadAhead`): with many albums album-level parallelism already fills the budget and no
+  request is spent past an album's end.
 
 Threads (not asyncio): the client is `requests`-based, and the work per request is small next to
 the wait, so the GIL is not the limit at 60 requests a second.
@@ -21,9 +22,8 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -70,48 +70,6 @@ class ReadAhead:
             self._running -= 1
 
 
-def read_pages_ahead(
-    fetch: Callable[[int], T],
-    has_next: Callable[[T], bool],
-    *,
-    executor: ThreadPoolExecutor,
-    window: Callable[[], int],
-    start_page: int = 1,
-) -> Iterator[T]:
-    """Pages `start_page, start_page+1, …` in order, up to `window()` requested at once.
-
-    Only `next` tells where a listing ends, so pages past the end may already be requested when
-    the last page arrives: they are cancelled if not started, else dropped unread. A page's
-    error is raised when that page's turn comes, so an error past the end is never seen.
-
-    The window opens as the listing proves long (`ramp`): the first two pages one at a time
-    (most albums and SKUs fit in one or two pages, and then nothing is wasted), then as many
-    pages ahead as were read so far. A listing of n pages thus wastes fewer than about
-    sqrt(2n) requests, and none when several albums already fill `window()`.
-    """
-    pending: deque[Future[T]] = deque()
-    next_page = start_page
-    consumed = 0
-    try:
-        while True:
-            while len(pending) < min(max(1, window()), ramp(consumed)):
-                pending.append(executor.submit(fetch, next_page))
-                next_page += 1
-            page = pending.popleft().result()
-            consumed += 1
-            yield page
-            if not has_next(page):
-                return
-    finally:
-        for future in pending:
-            future.cancel()
-
-
-def ramp(pages_read: int) -> int:
-    """Pages a listing may have in flight after `pages_read` pages (see `read_pages_ahead`)."""
-    return 1 if pages_read < 2 else pages_read
-
-
 def interleave(
     tasks: Sequence[Callable[[], Iterable[T]]], *, workers: int, max_buffered: int
 ) -> Iterator[T]:
@@ -123,52 +81,69 @@ def interleave(
     """
     if not tasks:
         return
-    channel: queue.Queue[Any] = queue.Queue(maxsize=max(1, max_buffered))
-    stop = threading.Event()
-    claim = _Counter()
+    fan_out = _FanOut(tasks, max_buffered)
+    threads = fan_out.start(max(1, min(workers, len(tasks))))
+    try:
+        yield from fan_out.results(len(threads))
+    finally:
+        fan_out.stop(threads)
 
-    def put(item: Any) -> bool:
-        while not stop.is_set():
+
+class _FanOut:
+    """The threads of one `interleave` and the bounded queue they fill."""
+
+    def __init__(self, tasks: Sequence[Callable[[], Iterable[Any]]], max_buffered: int) -> None:
+        self.tasks = tasks
+        self.channel: queue.Queue[Any] = queue.Queue(maxsize=max(1, max_buffered))
+        self.stopped = threading.Event()
+        self.claim = _Counter()
+
+    def start(self, count: int) -> list[threading.Thread]:
+        threads = [
+            threading.Thread(target=self.work, name=f"pixlee-scan-{n}", daemon=True)
+            for n in range(count)
+        ]
+        for thread in threads:
+            thread.start()
+        return threads
+
+    def put(self, item: Any) -> bool:
+        while not self.stopped.is_set():
             try:
-                channel.put(item, timeout=_PUT_POLL_SECONDS)
+                self.channel.put(item, timeout=_PUT_POLL_SECONDS)
                 return True
             except queue.Full:
                 continue
         return False
 
-    def work() -> None:
+    def work(self) -> None:
         try:
-            while not stop.is_set():
-                index = claim.next()
-                if index >= len(tasks):
+            while not self.stopped.is_set():
+                index = self.claim.next()
+                if index >= len(self.tasks):
                     return
-                for item in tasks[index]():
-                    if not put(item):
+                for item in self.tasks[index]():
+                    if not self.put(item):
                         return
         except BaseException as exc:  # handed to the consumer, which re-raises it
-            put(_Failure(exc))
+            self.put(_Failure(exc))
         finally:
-            put(_WORKER_DONE)
+            self.put(_WORKER_DONE)
 
-    count = max(1, min(workers, len(tasks)))
-    threads = [
-        threading.Thread(target=work, name=f"pixlee-scan-{n}", daemon=True) for n in range(count)
-    ]
-    for thread in threads:
-        thread.start()
-    try:
+    def results(self, workers: int) -> Iterator[Any]:
         done = 0
-        while done < count:
-            item = channel.get()
+        while done < workers:
+            item = self.channel.get()
             if item is _WORKER_DONE:
                 done += 1
             elif isinstance(item, _Failure):
                 raise item.error
             else:
                 yield item
-    finally:
-        stop.set()
-        _drain(channel)
+
+    def stop(self, threads: list[threading.Thread]) -> None:
+        self.stopped.set()
+        _drain(self.channel)
         # one shared deadline: a thread stuck in a request must not hold the caller per thread
         # (they are daemons, and a stopped thread puts nothing more)
         deadline = time.monotonic() + _JOIN_SECONDS

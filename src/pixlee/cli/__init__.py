@@ -1,18 +1,27 @@
 """The `pixlee` command: `demo`, `run`, `sim` (and `submit`, the write side).
 
 Errors are printed as one clear line (credentials redacted) with exit code 1, never a traceback:
-a wrong key is a configuration problem, not a crash.
+a wrong key is a configuration problem, not a crash (`pixlee.cli.errors`). Ctrl-C exits 130.
+Heavy libraries (dlt, pyarrow, the HTTP stack) load inside the commands, so `--help` is quick.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Annotated, Any, NoReturn
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 
-from pixlee.pipeline import DATASET_NAME, PIPELINE_NAME, PROGRESS_CHOICES
+from pixlee.cli.errors import fail, one_line_errors
+from pixlee.defaults import (
+    DATASET_NAME,
+    DEMO_DUCKDB_FILE,
+    DEMO_PIPELINE_NAME,
+    DEMO_REPORT_FILE,
+    DUCKDB_FILE,
+    PIPELINE_NAME,
+    PROGRESS_CHOICES,
+)
 
 app = typer.Typer(
     name="pixlee",
@@ -31,76 +40,38 @@ ProgressOption = Annotated[
 ]
 
 
-def _fail(message: str) -> NoReturn:
-    from pixlee.api.redaction import redact
-
-    typer.secho(f"Error: {redact(message)}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=1)
-
-
-def _root_cause(exc: BaseException) -> BaseException:
-    """dlt wraps source errors in PipelineStepFailed / ResourceExtractionError: unwrap them."""
-    from pixlee.api.errors import PixleeError
-
-    seen = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, PixleeError):
-            return current
-        seen.add(id(current))
-        current = getattr(current, "exception", None) or current.__cause__ or current.__context__
-    return exc
-
-
-@contextmanager
-def _clear_errors() -> Iterator[None]:
-    from dlt.common.configuration.exceptions import ConfigFieldMissingException
-
-    from pixlee.api.errors import PixleeError
-
-    try:
-        yield
-    except typer.Exit:
-        raise
-    except ConfigFieldMissingException as exc:
-        _fail(
-            f"missing configuration: {', '.join(exc.fields)}. Put it under "
-            "[sources.pixlee_source] in .dlt/secrets.toml or set SOURCES__PIXLEE_SOURCE__<NAME>."
-        )
-    except PixleeError as exc:
-        _fail(str(exc))
-    except Exception as exc:
-        cause = _root_cause(exc)
-        if isinstance(cause, PixleeError):
-            _fail(str(cause))
-        _fail(f"{type(cause).__name__}: {cause}")
-
-
 def _split(values: str | None, convert: Callable[[str], Any] = str) -> list[Any] | None:
     if not values:
         return None
     try:
         return [convert(v.strip()) for v in values.split(",") if v.strip()]
     except ValueError:
-        _fail(f"expected a comma-separated list of numbers, got {values!r}")
+        fail(f"expected a comma-separated list of numbers, got {values!r}")
 
 
-def _print_report(pipeline: Any, load_info: Any, before: dict[str, int] | None = None) -> None:
+def _print_report(pipeline: Any, load_info: Any) -> None:
     from pixlee.cli.summary import run_report, summarize
-    from pixlee.source import last_scan_report
+    from pixlee.source import last_run_metrics
 
+    metrics = last_run_metrics(pipeline)
     typer.echo(str(load_info))
     typer.echo("")
-    typer.echo(run_report(pipeline, before or {}, last_scan_report()))
+    typer.echo(run_report(pipeline, metrics))
     typer.echo("")
     typer.echo(summarize(pipeline))
+    if metrics and metrics.get("incomplete"):
+        # the rest loaded, but a run that skipped part of an album is not a plain success
+        fail(
+            f"incomplete: {', '.join(metrics['incomplete'])} could not be read (see "
+            "_pixlee_rejected); everything else loaded. Run again to read it."
+        )
 
 
-def _note_config(written: bool) -> None:
+def _note_config(written: bool, destination_name: str, duckdb_file: str) -> None:
     if written:
         typer.echo(
-            'Wrote [destination.duckdb] credentials = "pixlee.duckdb" to .dlt/secrets.toml, so '
-            "dlt's tools open the same database."
+            f'Wrote [destination.{destination_name}] credentials = "{duckdb_file}" to '
+            ".dlt/secrets.toml, so dlt's tools open the same database."
         )
 
 
@@ -111,35 +82,58 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed of the simulated account")] = 7,
     progress: ProgressOption = None,
 ) -> None:
-    """Start a local Pixlee simulator and load it into ./pixlee.duckdb: no credentials needed."""
-    from pixlee.pipeline import DUCKDB_FILE, ensure_duckdb_config, make_pipeline, run_source
+    """Load a simulated Pixlee account into ./pixlee_demo.duckdb: no credentials needed.
+
+    The demo has its own pipeline (pixlee_demo) and file; your account's pixlee_pipeline and
+    pixlee.duckdb are never touched.
+    """
+    with one_line_errors():
+        _run_demo(albums, media_per_album, seed, progress)
+    typer.echo(_DEMO_NEXT_STEPS)
+
+
+def _run_demo(albums: int, media_per_album: int, seed: int, progress: str | None) -> None:
+    from pixlee.pipeline import make_pipeline, run_source
+    from pixlee.pipeline.local_files import record_database_for_dlt_tools
     from pixlee.simulator import Simulator, SimulatorConfig
     from pixlee.source import pixlee_source
 
-    with _clear_errors():
-        config = SimulatorConfig(
-            seed=seed, albums=albums, media_per_album=media_per_album, products=12, categories=3
-        )
-        with Simulator(config) as sim:
-            typer.echo(f"Simulated Pixlee at {sim.base_url} (seed {seed})")
-            source = pixlee_source(
-                api_key=sim.config.api_key, base_url=sim.base_url, skus=sim.skus()[:3]
-            )
-            _note_config(ensure_duckdb_config())
-            pipeline = make_pipeline(progress=progress)
-            load_info = run_source(pipeline, source, full_refresh=True)
-            _print_report(pipeline, load_info)
-    typer.echo(
-        f"""
-Loaded into ./{DUCKDB_FILE} (pipeline {PIPELINE_NAME}, dataset {DATASET_NAME}). Explore:
-  dlt pipeline {PIPELINE_NAME} info
-  dlt pipeline {PIPELINE_NAME} show          # the dashboard (pip install "dlt[hub]" first)
-  python -c "import dlt; print(dlt.pipeline('{PIPELINE_NAME}').dataset().media.df().head())"
-  python -c "import duckdb; print(duckdb.connect('{DUCKDB_FILE}').sql('SELECT source, \
-count(*) FROM {DATASET_NAME}.media GROUP BY 1'))"
-To load your real account: put api_key under [sources.pixlee_source] in .dlt/secrets.toml and
-run `pixlee run --full-refresh` (the refresh drops this demo's data first)."""
+    config = SimulatorConfig(
+        seed=seed, albums=albums, media_per_album=media_per_album, products=12, categories=3
     )
+    with Simulator(config) as sim:
+        typer.echo(f"Simulated Pixlee at {sim.base_url} (seed {seed})")
+        source = pixlee_source(
+            api_key=sim.config.api_key, base_url=sim.base_url, skus=sim.skus()[:3]
+        )
+        written = record_database_for_dlt_tools(DEMO_DUCKDB_FILE, DEMO_PIPELINE_NAME)
+        _note_config(written, DEMO_PIPELINE_NAME, DEMO_DUCKDB_FILE)
+        pipeline = make_pipeline(
+            pipeline_name=DEMO_PIPELINE_NAME,
+            duckdb_file=DEMO_DUCKDB_FILE,
+            destination_name=DEMO_PIPELINE_NAME,  # its own config section, never the user's
+            progress=progress,
+        )
+        load_info = run_source(pipeline, source, full_refresh=True)
+        _print_report(pipeline, load_info)
+    _write_demo_report(pipeline)
+
+
+def _write_demo_report(pipeline: Any) -> None:
+    from pixlee.report import build_report
+
+    path = build_report(pipeline, DEMO_REPORT_FILE)
+    typer.echo(f"\nThe demo's UGC report: {path} (open it in a browser; it needs no network)")
+
+
+_DEMO_NEXT_STEPS = f"""
+Loaded into ./{DEMO_DUCKDB_FILE} (pipeline {DEMO_PIPELINE_NAME}, dataset {DATASET_NAME}). Explore:
+  dlt pipeline {DEMO_PIPELINE_NAME} info
+  dlt pipeline {DEMO_PIPELINE_NAME} show     # the dashboard (pip install -e '.[dashboard]' first)
+  python -c "import dlt; print(dlt.pipeline('{DEMO_PIPELINE_NAME}').dataset().media.df().head())"
+(with .venv/bin/ first, or after `source .venv/bin/activate`)
+To load your real account: put api_key under [sources.pixlee_source] in .dlt/secrets.toml and
+run `pixlee run`: it writes ./{DUCKDB_FILE} (pipeline {PIPELINE_NAME}); the demo's file stays."""
 
 
 @app.command()
@@ -164,13 +158,13 @@ def run(
     progress: ProgressOption = None,
 ) -> None:
     """Load the real Pixlee account configured in .dlt/secrets.toml (or the environment)."""
-    from pixlee.cli.summary import safe_row_counts
-    from pixlee.pipeline import ensure_duckdb_config, make_pipeline, run_source
+    from pixlee.pipeline import make_pipeline, run_source
+    from pixlee.pipeline.local_files import record_database_for_dlt_tools
     from pixlee.source import pixlee_source
 
     album_ids = _split(albums, int)
     sku_list = _split(skus)
-    with _clear_errors():
+    with one_line_errors():
         kwargs: dict[str, Any] = {}
         if album_ids is not None:
             kwargs["album_ids"] = album_ids
@@ -180,25 +174,28 @@ def run(
             kwargs["reconcile"] = reconcile
         source = pixlee_source(**kwargs)
         if destination == "duckdb":
-            _note_config(ensure_duckdb_config())
+            _note_config(record_database_for_dlt_tools(DUCKDB_FILE), "duckdb", DUCKDB_FILE)
         pipeline = make_pipeline(
             destination=destination,
             dataset_name=dataset,
             pipeline_name=pipeline_name,
             progress=progress,
         )
-        before = {} if full_refresh else safe_row_counts(pipeline)
+        pipeline.destination_client()  # a missing destination setting fails before any read
         # the command is the whole process: it opts in to the process-wide tunings
         load_info = run_source(pipeline, source, full_refresh=full_refresh, tuned=True)
-        _print_report(pipeline, load_info, before)
+        _print_report(pipeline, load_info)
 
 
 def _register_commands() -> None:
-    """`sim` and `submit` live in their own modules; registered here for `pixlee --help`."""
+    """`sim`, `submit` and `report` live in their own modules; registered here for
+    `pixlee --help`."""
+    from pixlee.cli.report import report
     from pixlee.cli.submit import submit_app
     from pixlee.simulator.cli import sim
 
     app.command("sim", help="Serve a local Pixlee simulator (no credentials needed).")(sim)
+    app.command("report")(report)
     app.add_typer(submit_app, name="submit", help="Signed writes: media, files, albums, products.")
 
 

@@ -11,18 +11,17 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
 from pixlee.api.write.signing import Algorithm as SignatureAlgorithm
+from pixlee.cli.errors import one_line_errors
 
 if TYPE_CHECKING:
     from pixlee.api.client import PixleeClient
-    from pixlee.api.write.writer import ItemResult
+    from pixlee.api.write.bulk import ItemResult
 
 submit_app = typer.Typer(
     name="submit",
@@ -66,31 +65,6 @@ CategoryOption = Annotated[
 ]
 
 
-def _fail(message: str) -> NoReturn:
-    from pixlee.api.redaction import redact
-
-    typer.secho(f"Error: {redact(message)}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=1)
-
-
-@contextmanager
-def _clear_errors() -> Iterator[None]:
-    """Every failure becomes one redacted line and exit code 1."""
-    from pixlee.api.errors import PixleeError
-
-    message: str | None = None
-    try:
-        yield
-    except typer.Exit:
-        raise
-    except PixleeError as exc:
-        message = str(exc)
-    except (OSError, ValueError) as exc:
-        message = f"{type(exc).__name__}: {exc}"
-    if message is not None:
-        _fail(message)
-
-
 def _client(base_url: str | None, algorithm: str) -> PixleeClient:
     from pixlee.api.client import PixleeClient
     from pixlee.api.errors import PixleeConfigError
@@ -100,7 +74,7 @@ def _client(base_url: str | None, algorithm: str) -> PixleeClient:
     client = PixleeClient(
         base_url=base_url, signature_algorithm=cast(SignatureAlgorithm, algorithm)
     )
-    client._write_credentials()  # a missing key fails before any file is read
+    client.require_write_credentials()  # a missing key fails before any file is read
     return client
 
 
@@ -120,7 +94,7 @@ def media(
     algorithm: AlgorithmOption = "sha1",
 ) -> None:
     """Create content from a URL (POST /media); prints the new album_photo_id."""
-    with _clear_errors():
+    with one_line_errors():
         new_id = _client(base_url, algorithm).create_media(
             album,
             title,
@@ -156,7 +130,7 @@ def file(
     algorithm: AlgorithmOption = "sha1",
 ) -> None:
     """Upload a file (POST /media/file); prints the new album_photo_id."""
-    with _clear_errors():
+    with one_line_errors():
         new_id = _client(base_url, algorithm).create_media_from_file(
             path,
             album,
@@ -181,7 +155,7 @@ def album(
     algorithm: AlgorithmOption = "sha1",
 ) -> None:
     """Create a standard or category album (POST /albums); prints its id."""
-    with _clear_errors():
+    with one_line_errors():
         new_id = _client(base_url, algorithm).create_album(title, album_type)
         typer.echo(f"created album {new_id}")
 
@@ -198,7 +172,7 @@ def products(
     algorithm: AlgorithmOption = "sha1",
 ) -> None:
     """Upsert every product of a CSV/JSONL file; exit code 1 if any row failed."""
-    with _clear_errors():
+    with one_line_errors():
         client = _client(base_url, algorithm)
         rows = read_rows(path)
         results = _submit_with_progress(client, rows, progress)

@@ -9,55 +9,43 @@ from dlt.pipeline.pipeline import Pipeline
 MAIN_TABLES = ("albums", "media", "product_media", "products", "categories", "statistics")
 
 
-def safe_row_counts(pipeline: Pipeline) -> dict[str, int]:
-    """Rows per table before a run, or {} when nothing was loaded yet (or cannot be read)."""
-    try:
-        if not pipeline.default_schema_name:
-            return {}
-        return table_row_counts(pipeline)
-    except Exception:
-        return {}
-
-
-def run_report(pipeline: Pipeline, before: dict[str, int], scan: Any) -> str:
-    """What the run did: rows written per table (media split into new/updated/removed),
-    how each album was read, requests made and 429s waited on."""
+def run_report(pipeline: Pipeline, metrics: dict[str, Any] | None) -> str:
+    """What the run did: rows written per table (media split into new/updated/unchanged/
+    removed, from the run's own metrics), how each album was read, requests and 429s."""
     trace = pipeline.last_trace
     written = (
         dict(trace.last_normalize_info.row_counts) if trace and trace.last_normalize_info else {}
     )
-    after = safe_row_counts(pipeline)
     lines = []
     for table in [t for t in MAIN_TABLES if t in written]:
-        if table == "media" and scan is not None:
-            new = after.get("media", 0) - before.get("media", 0)
-            removed = scan.removed
-            updated = written["media"] - new - removed
-            lines.append(
-                (
-                    table,
-                    str(written[table]),
-                    f"{new} new, {updated} updated, {removed} marked removed",
-                )
-            )
-        else:
-            lines.append((table, str(written[table]), ""))
+        detail = _media_detail(metrics) if table == "media" and metrics else ""
+        lines.append((table, str(written[table]), detail))
     parts = ["This run:", _table(lines, ("table", "rows written", "detail"))]
-    if scan is not None:
-        requests = scan.requests
+    if metrics is not None:
         parts.append(
-            f"  albums: {scan.incremental_scans} incremental, {scan.full_scans} full "
-            f"(reconciling) scans; {scan.found_by_lookup} item(s) recovered by lookup"
+            f"  albums: {metrics['albums_incremental']} incremental, {metrics['albums_full']} "
+            f"full (reconciling) scans; {metrics['found_by_lookup']} item(s) recovered by lookup"
         )
-        if requests is not None:
-            parts.append(
-                f"  requests: {requests.requests} made, {requests.retries} retried, "
-                f"{requests.rate_limited} answered 429 "
-                f"({requests.waited_on_429_seconds:.1f}s waited)"
-            )
-        if scan.not_found:
-            parts.append(f"  not found (404, skipped): {', '.join(scan.not_found)}")
+        parts.append(
+            f"  requests: {metrics['requests']} made, {metrics['retries']} retried, "
+            f"{metrics['rate_limited']} answered 429 "
+            f"({metrics['waited_on_429_seconds']:.1f}s waited)"
+        )
+        if metrics["rejected"]:
+            parts.append(f"  quarantined: {metrics['rejected']} item(s), see _pixlee_rejected")
+        if metrics["not_found"]:
+            parts.append(f"  not found (404, skipped): {', '.join(metrics['not_found'])}")
     return "\n".join(parts)
+
+
+def _media_detail(metrics: dict[str, Any]) -> str:
+    removed = f"{metrics['media_removed']} marked removed"
+    if metrics.get("media_new") is None:  # the destination could not tell what it held
+        return f"{metrics['items_read']} read, {removed}"
+    return (
+        f"{metrics['media_new']} new, {metrics['media_updated']} updated, "
+        f"{metrics['media_unchanged']} unchanged, {removed}"
+    )
 
 
 def _query(pipeline: Pipeline, sql: str) -> list[tuple[Any, ...]]:

@@ -2,7 +2,7 @@
 
 ``dlt.pipeline(destination=pixlee_products()).run(rows)`` sends every row of every table of the
 run to Pixlee through :class:`pixlee.PixleeClient` (signed, paced, retried as in
-:mod:`pixlee.api.write.writer`). dlt's own destination machinery makes it resumable: rows reach the
+:mod:`pixlee.api.write.bulk`). dlt's own destination machinery makes it resumable: rows reach the
 function in batches of ``batch_size``, and dlt records in the load package, after each batch
 returns, how far into the file it got. A run that crashes is finished by the next run of the
 pipeline, starting after the last completed batch. At most the one batch in flight at the crash
@@ -43,8 +43,8 @@ from dlt.destinations.impl.destination.configuration import CustomDestinationCli
 from pixlee.api.client import PixleeClient
 from pixlee.api.errors import PixleeAuthError, PixleeConfigError
 from pixlee.api.redaction import redact, register_secret
+from pixlee.api.write.bulk import ItemResult
 from pixlee.api.write.signing import Algorithm
-from pixlee.api.write.writer import ItemResult
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def _client(
         write_rate_limit_per_minute=rate_limit,
         signature_algorithm=cast(Algorithm, signature_algorithm),
     )
-    private, secret = fresh._write_credentials()  # fails before the first row, naming the keys
+    private, secret = fresh.require_write_credentials()  # fails before the first row
     fingerprint = hashlib.sha256(f"{private}\0{secret}".encode()).hexdigest()
     key = (fresh.base_url, fingerprint, signature_algorithm, rate_limit)
     with _clients_lock:

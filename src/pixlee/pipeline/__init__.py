@@ -11,13 +11,14 @@ own steps and destination factories, and the process-wide tunings are opt-in
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
 import dlt
 from dlt.pipeline.pipeline import Pipeline
 
+from pixlee.defaults import DATASET_NAME, DUCKDB_FILE, PIPELINE_NAME, PROGRESS_CHOICES
 from pixlee.pipeline.exactly_once import exactly_once_variant
+from pixlee.pipeline.local_files import absolute_database, claim_for_this_folder
 from pixlee.pipeline.steps import PendingPackageError, preferred_file_format, run_source
 from pixlee.pipeline.tuning import tune_process
 
@@ -28,7 +29,6 @@ __all__ = [
     "PROGRESS_CHOICES",
     "PendingPackageError",
     "default_progress",
-    "ensure_duckdb_config",
     "exactly_once_variant",
     "make_pipeline",
     "preferred_file_format",
@@ -36,37 +36,10 @@ __all__ = [
     "tune_process",
 ]
 
-PIPELINE_NAME = "pixlee_pipeline"
-DATASET_NAME = "pixlee_data"
-DUCKDB_FILE = "pixlee.duckdb"
-PROGRESS_CHOICES = ("log", "tqdm")
-
 
 def default_progress() -> str:
     """dlt's progress display: a bar on a terminal, log lines otherwise (CI, cron, files)."""
     return "tqdm" if sys.stderr.isatty() else "log"
-
-
-def ensure_duckdb_config(duckdb_file: str = DUCKDB_FILE, settings_dir: str = ".dlt") -> bool:
-    """Record the DuckDB file in `.dlt/secrets.toml` so dlt's tools find the same database.
-
-    dlt does not keep credentials in pipeline state: a later `dlt pipeline pixlee_pipeline show`
-    or `dlt.pipeline("pixlee_pipeline").dataset()` resolves the DuckDB path from config and would
-    otherwise open an empty `pixlee_pipeline.duckdb`. dlt types DuckDB credentials as a secret,
-    so the path can only live in secrets.toml (or the environment), not config.toml.
-    Returns True when it wrote the setting.
-    """
-    config = Path(settings_dir) / "secrets.toml"
-    text = config.read_text(encoding="utf-8") if config.exists() else ""
-    if "[destination.duckdb]" in text:
-        return False
-    config.parent.mkdir(parents=True, exist_ok=True)
-    block = (
-        "\n# written by dlt-pixlee: where pipeline pixlee_pipeline keeps its DuckDB database\n"
-        f'[destination.duckdb]\ncredentials = "{duckdb_file}"\n'
-    )
-    config.write_text(text + block, encoding="utf-8")
-    return True
 
 
 def make_pipeline(
@@ -76,14 +49,20 @@ def make_pipeline(
     progress: str | None = None,
     pipelines_dir: str | None = None,
     duckdb_file: str = DUCKDB_FILE,
+    destination_name: str = "duckdb",
 ) -> Pipeline:
-    """A dlt pipeline; "duckdb" writes `duckdb_file` in the working directory.
+    """A dlt pipeline; the DuckDB destination writes `duckdb_file` in the working directory
+    (see `pixlee.pipeline.local_files`: the file and the pipeline's state belong to this folder)
+    and reads its settings from `[destination.<destination_name>]`.
 
     DuckDB and Postgres (by name or as dlt's factories, with their arguments) become their
     exactly-once variants; other destinations are used as given.
     """
-    if destination == "duckdb":
-        destination = dlt.destinations.duckdb(duckdb_file)
+    local_duckdb = destination == "duckdb"
+    if local_duckdb:
+        destination = dlt.destinations.duckdb(
+            absolute_database(duckdb_file), destination_name=destination_name
+        )
     progress = progress or default_progress()
     if progress not in PROGRESS_CHOICES:
         raise ValueError(f"progress must be one of {', '.join(PROGRESS_CHOICES)}, got {progress!r}")
@@ -96,4 +75,4 @@ def make_pipeline(
         dataset_name=dataset_name,
         **options,
     )
-    return pipeline
+    return claim_for_this_folder(pipeline) if local_duckdb else pipeline

@@ -23,24 +23,32 @@ from pixlee.source.records import (
 Columns = dict[str, TColumnSchema]
 
 
-def _typed(data_type: str, *names: str) -> Columns:
+def typed(data_type: str, *names: str) -> Columns:
+    """Nullable columns of one type."""
     kind = cast(TDataType, data_type)
     return {name: {"name": name, "data_type": kind, "nullable": True} for name in names}
 
 
+def required(data_type: str, *names: str) -> Columns:
+    """NOT NULL columns of one type (keys): a value that does not fit is quarantined, never
+    allowed to change the column's type."""
+    kind = cast(TDataType, data_type)
+    return {name: {"name": name, "data_type": kind, "nullable": False} for name in names}
+
+
 def _timestamps(fields: tuple[str, ...]) -> Columns:
     return {
-        **_typed("bigint", *fields),
-        **_typed("timestamp", *(name + TS_SUFFIX for name in fields)),
+        **typed("bigint", *fields),
+        **typed("timestamp", *(name + TS_SUFFIX for name in fields)),
     }
 
 
 MEDIA_COLUMNS: Columns = {
     **_timestamps(MEDIA_TIME_FIELDS),
     # set when the media left its album (unapproved or deleted); NULL while it is current
-    **_typed("timestamp", "removed_at"),
-    **_typed("double", "latitude", "longitude", "engagement_rate"),
-    **_typed(
+    **typed("timestamp", "removed_at"),
+    **typed("double", "latitude", "longitude", "engagement_rate"),
+    **typed(
         "bigint",
         "custom_order",
         "permissioned_by_user_id",
@@ -48,7 +56,7 @@ MEDIA_COLUMNS: Columns = {
         "twitter_followers",
         "native_views",
     ),
-    **_typed(
+    **typed(
         "text",
         "action_link",
         "action_link_text",
@@ -74,14 +82,14 @@ MEDIA_COLUMNS: Columns = {
 
 PRODUCT_COLUMNS: Columns = {
     **_timestamps(PRODUCT_TIME_FIELDS),
-    **_typed("double", "price", "sales_price", "average_rating", "reviews_info__average_rating"),
-    **_typed("bigint", "stock", "total_reviews", "reviews_info__num_reviews"),
-    **_typed("text", "currency", "category", "datc_override", "link_text", "description"),
+    **typed("double", "price", "sales_price", "average_rating", "reviews_info__average_rating"),
+    **typed("bigint", "stock", "total_reviews", "reviews_info__num_reviews"),
+    **typed("text", "currency", "category", "datc_override", "link_text", "description"),
 }
 
 ALBUM_COLUMNS: Columns = {
     **_timestamps(ALBUM_TIME_FIELDS),
-    **_typed("text", "description"),
+    **typed("text", "description"),
 }
 
 

@@ -120,3 +120,18 @@ class CategoryCounter:
             }
             for category_id in ids
         ]
+
+
+def new_products(items: Iterable[Mapping[str, Any]], seen: set[Any]) -> list[Mapping[str, Any]]:
+    """The products tagged on `items` whose integer id is not in `seen` yet (added to it)."""
+    found = []
+    for item in items:
+        for product in item.get("products") or []:
+            if not isinstance(product, Mapping):
+                continue
+            product_id = to_int(product.get("id"))
+            if product_id in seen or not _is_int(product_id):
+                continue  # seen: skip building the row (most tags repeat a known product)
+            seen.add(product_id)
+            found.append(product)
+    return found

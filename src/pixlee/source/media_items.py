@@ -38,6 +38,7 @@ from pixlee.source.arrow.tables import (
 )
 from pixlee.source.columns import Columns
 from pixlee.source.destination import running_pipeline_with_destination
+from pixlee.source.quarantine import FieldNames
 
 logger = logging.getLogger(__name__)
 
@@ -164,8 +165,12 @@ class MediaItems:
         batch_items: int = DEFAULT_BATCH_ITEMS,
         yield_rows: int = DEFAULT_YIELD_ROWS,
         unique_per_run: bool = False,
+        names: FieldNames | None = None,
     ) -> None:
         self.table = table
+        # keys dlt's naming would merge (`Title`/`title`) renamed before dlt's normalizer sees
+        # them; the Arrow builder refuses such pages (NotArrowable), so they come here too
+        self._names = names
         self._unique_per_run = unique_per_run
         # decided on first use, inside extraction: "deduplicated" or "merge"
         self._disposition: str | None = None
@@ -268,6 +273,10 @@ class MediaItems:
 
     def _as_rows(self, pages: Sequence[Page]) -> Iterator[Any]:
         for items, extra in pages:
+            if self._names is not None:
+                for item in items:
+                    if isinstance(item, dict):
+                        self._names.apply(item, self.table)
             yield self.rows([{**self._to_row(item), **(extra or {})} for item in items])
 
     def _build(self, pages: Sequence[Page]) -> list[TableSpec]:

@@ -10,25 +10,28 @@ from pixlee import (
     PixleeAuthError,
     PixleeClient,
     PixleeConfigError,
+    PixleeContentError,
     PixleeNotFoundError,
-    PixleeResponseError,
     PixleeRetriesExhausted,
     RetryPolicy,
 )
 from pixlee.simulator import Simulator
 from tests.support.canned_server import Canned, canned_server
+from tests.support.virtual_time import VirtualClock
 
 KEY = "k3y-never-printed-123"
 PAGE = {"status": 200, "page": 1, "per_page": 100, "total": 1, "next": False}
 
 
-def _client(base_url: str, sleeps: list[float] | None = None, **kwargs: Any) -> PixleeClient:
-    recorded = sleeps if sleeps is not None else []
+def _client(base_url: str, clock: VirtualClock | None = None, **kwargs: Any) -> PixleeClient:
+    """A client in virtual time: its waits are recorded in `clock.slept`, never slept."""
+    clock = clock or VirtualClock()
     return PixleeClient(
         api_key=kwargs.pop("api_key", KEY),
         base_url=base_url,
         rate_limit_per_minute=0,
-        sleep=recorded.append,
+        sleep=clock.sleep,
+        clock=clock,
         **kwargs,
     )
 
@@ -59,14 +62,20 @@ def test_pages_until_next_is_false_ignoring_total() -> None:
         ({**PAGE, "data": [1, 2]}, "2 item(s) are not objects"),
         ({**PAGE, "next": "maybe", "data": []}, "`next` is 'maybe', expected true/false"),
         ({"status": 200, "message": "ok"}, "no 'data' in the response"),
-        ([1, 2, 3], "expected a JSON object envelope, got list"),
+        ({**PAGE, "data": []} | {"next": None}, "`next` is None, expected true/false"),
+        ({"status": 200, "data": [{"album_photo_id": 1}]}, "the envelope has no `next`"),
+        ([1, 2, 3], "HTTP 200 with JSON that is not an object envelope (list)"),
     ],
 )
-def test_malformed_envelopes_fail_clearly(body: Any, message: str) -> None:
-    with canned_server(Canned(body=body)) as server, pytest.raises(PixleeResponseError) as error:
+def test_malformed_envelopes_are_content_errors_naming_path_and_page(
+    body: Any, message: str
+) -> None:
+    with canned_server(Canned(body=body)) as server, pytest.raises(PixleeContentError) as error:
         list(_client(server.base_url).iter_album_photos(7))
     assert message in str(error.value)
-    assert KEY not in str(error.value)
+    assert str(error.value).startswith("GET /albums/7/photos page 1: ")
+    assert (error.value.path, error.value.page) == ("/albums/7/photos", 1)
+    assert KEY not in str(error.value) and "\n" not in str(error.value)
     assert len(server.paths) == 1  # a malformed envelope is not retried
 
 
@@ -79,30 +88,63 @@ def test_status_as_string_in_body_is_understood() -> None:
         list(_client(server.base_url).iter_sku_photos("X"))
 
 
-def test_html_and_truncated_bodies_are_retried_then_succeed() -> None:
+def test_cdn_html_on_5xx_and_cut_bodies_are_retried_then_succeed() -> None:
     html = Canned(
-        status=200,
+        status=502,
         body="<html><body>Bad gateway</body></html>",
         headers={"Content-Type": "text/html"},
     )
     cut = Canned(status=200, body=b'{"status":200,"data":[{"album_ph')
     good = Canned(body={**PAGE, "data": [{"album_photo_id": 5}]})
-    sleeps: list[float] = []
+    clock = VirtualClock()
     with canned_server(html, cut, good) as server:
-        pages = list(_client(server.base_url, sleeps).iter_album_photos(1))
+        pages = list(_client(server.base_url, clock).iter_album_photos(1))
     assert pages[0].items == [{"album_photo_id": 5}]
     assert len(server.paths) == 3
-    assert len(sleeps) == 2
+    assert len(clock.slept) == 2
+
+
+def test_html_with_200_is_a_content_error_not_a_network_fault() -> None:
+    html = Canned(
+        status=200,
+        body="<html><body>Maintenance</body></html>",
+        headers={"Content-Type": "text/html"},
+    )
+    first = Canned(body={**PAGE, "data": [{"album_photo_id": 1}]})
+    with canned_server(first, html) as server:
+        client = _client(server.base_url)
+        list(client.iter_album_photos(1))  # Pixlee answered: base_url is right (first contact)
+        with pytest.raises(PixleeContentError) as error:
+            list(client.iter_album_photos(3))
+    assert len(server.paths) == 2
+    assert "HTTP 200 with a body that is not JSON (text/html)" in str(error.value)
+    assert error.value.excerpt == "<html><body>Maintenance</body></html>"
+    assert (error.value.path, error.value.page) == ("/albums/3/photos", 1)
+
+
+@pytest.mark.parametrize("status", ["500", 500, "503", 429])
+def test_an_error_status_inside_a_200_body_is_retried(status: Any) -> None:
+    """Pixlee answers `"status":"500"` with HTTP 200; that is a server error, retried."""
+    failing = Canned(status=200, body={"error": "Internal error.", "status": status})
+    good = Canned(body={**PAGE, "data": [{"album_photo_id": 9}]})
+    clock = VirtualClock()
+    with canned_server(failing, good) as server:
+        client = _client(server.base_url, clock)
+        pages = list(client.iter_album_photos(1))
+    assert [p.items for p in pages] == [[{"album_photo_id": 9}]]
+    assert len(server.paths) == 2
+    assert len(clock.slept) == 1
+    assert client.stats.retries == 1
 
 
 def test_retry_after_is_honoured_exactly() -> None:
     limited = Canned(status=429, body={"status": 429}, headers={"Retry-After": "7"})
     good = Canned(body={**PAGE, "data": []})
-    sleeps: list[float] = []
+    clock = VirtualClock()
     with canned_server(limited, good) as server:
-        client = _client(server.base_url, sleeps)
+        client = _client(server.base_url, clock)
         list(client.iter_album_photos(1))
-    assert sleeps == [7.0]
+    assert clock.slept == [7.0]
     assert client.stats.rate_limited == 1
     assert client.stats.waited_on_429_seconds == 7.0
 
@@ -110,32 +152,34 @@ def test_retry_after_is_honoured_exactly() -> None:
 def test_retry_after_above_the_cap_is_cut_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     limited = Canned(status=429, body={}, headers={"Retry-After": "3600"})
     good = Canned(body={**PAGE, "data": []})
-    sleeps: list[float] = []
+    clock = VirtualClock()
     with canned_server(limited, good) as server:
-        client = _client(server.base_url, sleeps, retry=RetryPolicy(max_retry_after_seconds=60))
+        client = _client(server.base_url, clock, retry=RetryPolicy(max_retry_after_seconds=60))
         with caplog.at_level("WARNING", logger="pixlee"):
             list(client.iter_album_photos(1))
-    assert sleeps == [60.0]
+    assert clock.slept == [60.0]
     assert "asked to wait 3600s (Retry-After); waiting the configured maximum 60s" in caplog.text
 
 
 def test_backoff_without_retry_after_grows_with_jitter_and_stops() -> None:
     failures = [Canned(status=503, body="<html>503</html>") for _ in range(4)]
-    sleeps: list[float] = []
+    clock = VirtualClock()
     with canned_server(*failures) as server:
         client = _client(
-            server.base_url, sleeps, retry=RetryPolicy(max_attempts=4, backoff_seconds=1.0)
+            server.base_url, clock, retry=RetryPolicy(max_attempts=4, backoff_seconds=1.0)
         )
         with pytest.raises(PixleeRetriesExhausted) as error:
             list(client.iter_album_photos(1))
     assert len(server.paths) == 4
-    assert len(sleeps) == 3
-    for attempt, slept in enumerate(sleeps, start=1):
+    assert len(clock.slept) == 3
+    for attempt, slept in enumerate(clock.slept, start=1):
         ceiling = 1.0 * 2 ** (attempt - 1)
         assert ceiling / 2 <= slept <= ceiling
-    assert "still failing after 4 attempts" in str(error.value)
-    assert "HTTP 503" in str(error.value)
-    assert KEY not in str(error.value) and "api_key=***" in str(error.value)
+    assert str(error.value).startswith(
+        "GET /albums/1/photos page 1 still failing after 4 attempts: "
+        "GET /albums/1/photos page 1: HTTP 503: <html>503</html>."
+    )
+    assert KEY not in str(error.value) and "api_key" not in str(error.value)
 
 
 def test_auth_failure_is_one_request_and_never_shows_the_key(shared_sim: Simulator) -> None:

@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from pixlee.api.concurrency import ReadAhead, interleave, read_pages_ahead
-from pixlee.api.throttle import AdaptiveThrottle
+from pixlee.api.concurrency import ReadAhead, interleave
+from pixlee.api.paging import read_pages_ahead
 
 
 def _task(name: str, count: int, delay: float = 0.0) -> Callable[[], Iterator[tuple[str, int]]]:
@@ -115,51 +115,3 @@ def test_read_ahead_window_shrinks_as_albums_start() -> None:
     for _ in range(20):
         ahead.started()
     assert ahead.window() == 1
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
-class _Pacer:
-    per_minute = 600  # one request per 0.1 s
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def wait(self) -> None:
-        self.calls += 1
-
-
-def test_throttle_halves_on_429_once_per_cooldown_and_recovers() -> None:
-    clock = _Clock()
-    throttle = AdaptiveThrottle(clock=clock, sleep=clock.sleep, recovery_per_second=0.1)
-    pacer = _Pacer()
-    throttle.wait(pacer)
-    assert clock.slept == [] and pacer.calls == 1  # no 429 yet: the pacer alone decides
-    throttle.rate_limited(None)
-    throttle.rate_limited(None)  # the same burst of 429s: one decrease
-    assert throttle.fraction == pytest.approx(0.5)
-    # at half rate the throttle spaces requests 0.2 s apart on top of the pacer
-    for _ in range(3):
-        throttle.wait(pacer)
-    assert sum(clock.slept) == pytest.approx(0.4, abs=0.05)
-    clock.now += 10  # additive recovery: +0.1 per second
-    assert throttle.fraction == 1.0
-
-
-def test_throttle_honours_retry_after_for_every_caller() -> None:
-    clock = _Clock()
-    throttle = AdaptiveThrottle(clock=clock, sleep=clock.sleep)
-    throttle.rate_limited(3.0)
-    throttle.wait(_Pacer())
-    assert clock.slept[0] == pytest.approx(3.0)

@@ -161,22 +161,7 @@ class MediaTables:
         gathered into one list, and only fields holding dicts or lists get more work — dicts
         are flattened into `a__b` columns the same way, lists become the next child table.
         """
-        items_in_order: list[Mapping[str, Any]] = []
-        ids: list[str] = []
-        extras: dict[str, list[Any]] = {}
-        prefix = secrets.token_hex(8)
-        for items, extra in pages:
-            for item in items:
-                if self._key_hash:
-                    ids.append(self._hashed_id(item, extra))
-                else:
-                    ids.append(f"{prefix}{len(ids):x}")
-                items_in_order.append(item)
-            for name, value in (extra or {}).items():
-                values = extras.setdefault(name, [None] * (len(items_in_order) - len(items)))
-                values.extend([value] * len(items))
-        for values in extras.values():
-            values.extend([None] * (len(items_in_order) - len(values)))
+        items_in_order, ids, extras = self._root_rows(pages)
         root_ids = pa.array(ids, pa.string())
         root = _Rows(items_in_order, root_ids, root_ids)
         pending: list[tuple[str, str | None, _Rows, int]] = [
@@ -212,6 +197,28 @@ class MediaTables:
             )
         return specs
 
+    def _root_rows(
+        self, pages: Sequence[tuple[Sequence[Mapping[str, Any]], Mapping[str, Any] | None]]
+    ) -> tuple[list[Mapping[str, Any]], list[str], dict[str, list[Any]]]:
+        """The items of all pages in order, their root ids, and each extra root column."""
+        items_in_order: list[Mapping[str, Any]] = []
+        ids: list[str] = []
+        extras: dict[str, list[Any]] = {}
+        prefix = secrets.token_hex(8)
+        for items, extra in pages:
+            for item in items:
+                if self._key_hash:
+                    ids.append(self._hashed_id(item, extra))
+                else:
+                    ids.append(f"{prefix}{len(ids):x}")
+                items_in_order.append(item)
+            for name, value in (extra or {}).items():
+                values = extras.setdefault(name, [None] * (len(items_in_order) - len(items)))
+                values.extend([value] * len(items))
+        for values in extras.values():
+            values.extend([None] * (len(items_in_order) - len(values)))
+        return items_in_order, ids, extras
+
     def _hashed_id(self, item: Mapping[str, Any], extra: Mapping[str, Any] | None) -> str:
         assert self._key_hash is not None
         values = {**item, **(extra or {})}
@@ -238,6 +245,8 @@ class MediaTables:
         keys, columns = _transposed(objects) if fields is None else fields
         for key, values in zip(keys, columns, strict=True):
             column = self._name((*path, key) if path else key)
+            if column in arrays:  # `Title` and `title`: dlt's normalizer keeps both (renamed)
+                raise NotArrowable(f"{table}: two fields are both named {column!r}")
             array = self._plain_column(table, column, values, known.get(column))
             if array is not None:  # the same plain type as in earlier batches
                 arrays[column] = array
@@ -261,8 +270,6 @@ class MediaTables:
                 else:
                     self._children(table, column, values, rows, children)
                 continue
-            if column in arrays:
-                raise NotArrowable(f"{table}: two fields are both named {column!r}")
             if column in ids and str in kinds:
                 values = [to_int(value) for value in values]
             array = _array(table, column, values, known.get(column))
@@ -313,6 +320,8 @@ class MediaTables:
         if list in kinds:
             raise NotArrowable(f"a list of lists in {table}")
         elements = list(chain.from_iterable(present))
+        if not elements:
+            return  # only empty lists: dlt's normalizer makes no table (and no columns) either
         rows: list[Mapping[str, Any]] = []
         scalars: list[Any] | None = None
         if kinds == {dict}:

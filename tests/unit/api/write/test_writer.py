@@ -22,8 +22,10 @@ from pixlee import (
     PixleeValidationError,
     RetryPolicy,
 )
+from pixlee.api.errors import PixleeWriteOutcomeUnknown
+from pixlee.api.write.bulk import ItemResult
 from pixlee.api.write.signing import minified_json, sign
-from pixlee.api.write.writer import ItemResult, PixleeWriteOutcomeUnknown, ProductResult
+from pixlee.api.write.writer import ProductResult
 from pixlee.simulator import FakeClock, Simulator, SimulatorConfig
 
 PRIVATE = "priv-K3y-never-shown-0001"
@@ -84,7 +86,7 @@ class _Recorder(HTTPAdapter):
 
 def _record(client: PixleeClient) -> _Recorder:
     recorder = _Recorder()
-    client.session.mount("http://", recorder)
+    client.transport.http.mount("http://", recorder)
     return recorder
 
 
@@ -335,7 +337,7 @@ def test_tampered_body_is_rejected_and_not_retried(wsim: Simulator) -> None:
     album_id = _standard_album(wsim)
     before = len(wsim.truth_media([album_id]))
     client = _client(wsim)
-    client.session.mount("http://", _Tamper(max_retries=0))
+    client.transport.http.mount("http://", _Tamper(max_retries=0))
     with pytest.raises(PixleeAuthError, match=r"signature \(HTTP 403\).*secret_key"):
         client.create_media(album_id, "tampered", SLASHY_URI, True, email=EMAIL)
     assert wsim.stats.count(method="POST", route=MEDIA_ROUTE, status=403) == 1
@@ -430,14 +432,15 @@ def test_file_upload_retries_only_when_asked(wsim: Simulator) -> None:
 
 
 def test_connect_failures_are_retried_even_for_albums() -> None:
+    sleeps: list[float] = []
     with Simulator(_config()) as sim:
-        base_url = sim.base_url
-    sleeps: list[float] = []  # the port is closed now: nothing can have been sent
-    client = PixleeClient(
-        private_api_key=PRIVATE, secret_key=SECRET, base_url=base_url,
-        write_rate_limit_per_minute=0, sleep=sleeps.append,
-        retry=RetryPolicy(max_attempts=3, backoff_seconds=0.001),
-    )  # fmt: skip
+        client = PixleeClient(
+            private_api_key=PRIVATE, secret_key=SECRET, base_url=sim.base_url,
+            write_rate_limit_per_minute=0, sleep=sleeps.append,
+            retry=RetryPolicy(max_attempts=3, backoff_seconds=0.001),
+        )  # fmt: skip
+        client.create_album("first")  # Pixlee answered: a refusal later is a network fault
+    # the port is closed now: nothing can have been sent
     with pytest.raises(PixleeRetriesExhausted) as error:
         client.create_album("x")
     assert not isinstance(error.value, PixleeWriteOutcomeUnknown)
