@@ -14,15 +14,23 @@ simulator and one kill point:
 - nothing: no kill (the parent may kill it at a moment of its own).
 `"destination": "dlt"` uses dlt's own DuckDB/Postgres client instead of the exactly-once one
 (the control that shows the kill lands in the window).
+
+Tests call `run_child(plan)`: the child is forked from a forkserver that imported dlt, pyarrow,
+DuckDB and pixlee once (a fresh interpreter per kill spent ~2 s of CPU on imports alone), in a
+session of its own so that its normalize workers die with it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import multiprocessing
 import os
 import signal
 import sys
+import tempfile
 import threading
+from pathlib import Path
 from typing import Any
 
 from dlt.common.destination.client import RunnableLoadJob
@@ -150,7 +158,49 @@ def main(plan: dict[str, Any]) -> None:
     )
     run_source(pipeline, source)
     if plan.get("count"):
-        print("COUNTS " + json.dumps({**collector.counts, "jobs": _committed}), flush=True)
+        counts = json.dumps({**collector.counts, "jobs": _committed})
+        Path(plan["counts_file"]).write_text(counts, encoding="utf-8")
+
+
+def _forked(plan: dict[str, Any], err_file: str) -> None:
+    """The child's body: its own session (the parent kills the group), errors to a file."""
+    os.setsid()
+    err = os.open(err_file, os.O_WRONLY | os.O_TRUNC)
+    os.dup2(err, 2)
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    main(plan)
+
+
+def _context() -> Any:
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__, "pixlee.simulator"])
+    return context
+
+
+def run_child(
+    plan: dict[str, Any], wall_seconds: float | None = None
+) -> tuple[bool, dict[str, int] | None]:
+    """Run `plan` in a child until it ends or kills itself (or, after `wall_seconds`, the
+    parent kills it); then its whole process group. Returns whether it was killed, and the
+    counts a `count` plan wrote. A child that failed otherwise fails the test with its stderr.
+    """
+    with tempfile.TemporaryDirectory() as folder:
+        err_file, counts_file = Path(folder, "stderr"), Path(folder, "counts.json")
+        err_file.touch()
+        child = _context().Process(
+            target=_forked, args=({**plan, "counts_file": str(counts_file)}, str(err_file))
+        )
+        child.start()
+        child.join(timeout=wall_seconds if wall_seconds is not None else 300)
+        if child.exitcode is None and wall_seconds is None:
+            raise AssertionError(f"the crash child ran past 300 s: {plan}")
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.pid, signal.SIGKILL)  # type: ignore[arg-type]
+        child.join(timeout=30)
+        stderr = err_file.read_text(encoding="utf-8", errors="replace")
+        assert child.exitcode in (0, -signal.SIGKILL), stderr[-3000:]
+        counts = json.loads(counts_file.read_text()) if counts_file.exists() else None
+    return child.exitcode == -signal.SIGKILL, counts
 
 
 if __name__ == "__main__":

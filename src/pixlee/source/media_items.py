@@ -50,8 +50,8 @@ class _ExpectedJsonHintWarning(logging.Filter):
     normalizer keeps them) travel as strings under a `json` hint, and dlt 1.31 warns about that
     difference on every such item; it is the intended layout (the per-column detail stays at
     INFO). dlt offers no way to declare it: without the hint, the next Arrow item turns the
-    column back into text. So the filter sits on dlt's logger only while dlt takes one such
-    item from this resource (`_quiet_json_hints`), never beyond it.
+    column back into text. So the filter sits on dlt's logger only while the resource's
+    generator is suspended handing dlt its items (`quiet_json_hints`), never beyond it.
     """
 
     def __init__(self, resource: str) -> None:
@@ -63,8 +63,9 @@ class _ExpectedJsonHintWarning(logging.Filter):
 
 
 @contextmanager
-def _quiet_json_hints(resource: str) -> Iterator[None]:
-    """Around the `yield` of an item: dlt handles the item before the generator resumes."""
+def quiet_json_hints(resource: str) -> Iterator[None]:
+    """Around a resource's `yield`s: dlt handles each item before the generator resumes, so
+    the filter is on exactly while dlt takes this resource's items; no filter stays behind."""
     quiet = _ExpectedJsonHintWarning(resource)
     dlt_logger = logging.getLogger("dlt")
     dlt_logger.addFilter(quiet)
@@ -240,12 +241,7 @@ class MediaItems:
         built, self._built, self._built_rows = self._built, {}, 0
         for parts in built.values():
             for spec in _concatenated(parts):
-                item = self._mark(spec)
-                if not self._json_columns.get(spec.name):
-                    yield item
-                    continue
-                with _quiet_json_hints(dlt.current.resource_name()):
-                    yield item
+                yield self._mark(spec)
 
     def _arrow_enabled(self) -> bool:
         """Arrow when asked for and the destination loads parquet.

@@ -164,3 +164,37 @@ def test_the_dlt_fix_refuses_a_dlt_it_does_not_know() -> None:
     with pytest.raises(dlt_compat.UnsupportedDltVersion, match="use_arrow=False"):
         dlt_compat._checked_target("1.32.0")
     assert dlt_compat._checked_target(dlt.__version__) is not None
+
+
+def test_a_plain_dlt_run_with_the_exactly_once_destination(
+    tmp_path: Path, shared_sim: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What the README tells a user of plain `pipeline.run`: pass our DuckDB factory. The
+    source loads every media, its jobs are recorded and cleared with the load, dlt's warning
+    about JSON kept as text in Arrow is not shown, and no logging filter stays behind."""
+    from pixlee import pixlee_source
+    from pixlee.pipeline import exactly_once
+    from pixlee.source.media_items import _ExpectedJsonHintWarning
+
+    dlt_logger = logging.getLogger("dlt")
+    pipeline = dlt.pipeline(
+        "plain",
+        destination=exactly_once.duckdb(str(tmp_path / "plain.duckdb")),
+        pipelines_dir=str(tmp_path / "pipelines"),
+    )
+    source = pixlee_source(api_key=shared_sim.config.api_key, base_url=shared_sim.base_url)
+    level = dlt_logger.level
+    dlt_logger.addHandler(caplog.handler)  # dlt's logger may not propagate to the root
+    dlt_logger.setLevel(logging.INFO)
+    try:
+        pipeline.run(source)
+    finally:
+        dlt_logger.removeHandler(caplog.handler)
+        dlt_logger.setLevel(level)
+    assert len(rows(pipeline, "media")) == len(shared_sim.truth_media())
+    assert rows(pipeline, exactly_once.JOBS_TABLE) == []  # cleared with the load's completion
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not [w for w in warnings if "hints were different" in w], warnings
+    # dlt did find the JSON columns' hints different (its per-column detail, at INFO, stays)
+    assert any("when merging arrow schema on column" in r.getMessage() for r in caplog.records)
+    assert not [f for f in dlt_logger.filters if isinstance(f, _ExpectedJsonHintWarning)]
