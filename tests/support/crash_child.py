@@ -40,6 +40,7 @@ from dlt.destinations.impl.postgres.postgres import PostgresClient
 
 from pixlee import pixlee_source
 from pixlee.pipeline import exactly_once, make_pipeline, run_source
+from pixlee.pipeline.exactly_once_postgres import PostgresExactlyOnceClient
 
 _lock = threading.Lock()
 _committed = 0
@@ -122,7 +123,7 @@ def destination(plan: dict[str, Any]) -> Any:
     ours = plan.get("destination", "ours") == "ours"
     if "postgres" in plan:
         factory: Any = exactly_once.postgres
-        base = exactly_once.PostgresExactlyOnceClient if ours else PostgresClient
+        base = PostgresExactlyOnceClient if ours else PostgresClient
         credentials: Any = plan["postgres"]
     else:
         factory = exactly_once.duckdb

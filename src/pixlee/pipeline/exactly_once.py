@@ -43,7 +43,6 @@ from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.destinations.impl.duckdb.duck import DuckDbClient, DuckDbCopyJob
 from dlt.destinations.impl.duckdb.factory import duckdb as dlt_duckdb
 from dlt.destinations.impl.postgres.factory import postgres as dlt_postgres
-from dlt.destinations.impl.postgres.postgres import PostgresClient, PostgresCsvCopyJob
 from dlt.destinations.insert_job_client import InsertValuesLoadJob
 from dlt.destinations.job_client_impl import SqlJobClientBase
 from dlt.destinations.sql_client import SqlClientBase
@@ -108,10 +107,6 @@ class DuckDbCopyOnce(_ExactlyOnceJob, DuckDbCopyJob):
 
 class InsertValuesOnce(_ExactlyOnceJob, InsertValuesLoadJob):
     """dlt's INSERT ... VALUES job (DuckDB, Postgres), exactly once."""
-
-
-class PostgresCsvCopyOnce(_ExactlyOnceJob, PostgresCsvCopyJob):
-    """Postgres' COPY FROM STDIN of a CSV file, exactly once."""
 
 
 class ExactlyOnceClient(SqlJobClientBase):
@@ -215,10 +210,6 @@ class DuckDbExactlyOnceClient(ExactlyOnceClient, DuckDbClient):
     ONCE = {DuckDbCopyJob: DuckDbCopyOnce, InsertValuesLoadJob: InsertValuesOnce}
 
 
-class PostgresExactlyOnceClient(ExactlyOnceClient, PostgresClient):
-    ONCE = {InsertValuesLoadJob: InsertValuesOnce, PostgresCsvCopyJob: PostgresCsvCopyOnce}
-
-
 class duckdb(dlt_duckdb):  # noqa: N801 (dlt names factories by destination)
     """dlt's DuckDB destination with exactly-once load jobs (see the module docstring), and
     `DUCKDB_DEFAULTS` for the settings the user has not chosen."""
@@ -236,10 +227,16 @@ class duckdb(dlt_duckdb):  # noqa: N801 (dlt names factories by destination)
 
 
 class postgres(dlt_postgres):  # noqa: N801
-    """dlt's Postgres destination with exactly-once load jobs (see the module docstring)."""
+    """dlt's Postgres destination with exactly-once load jobs (see the module docstring).
+
+    Its client lives in `exactly_once_postgres`, imported when dlt asks for it: dlt's Postgres
+    client needs psycopg2, which only the `postgres` extra installs.
+    """
 
     @property
-    def client_class(self) -> type[PostgresClient]:
+    def client_class(self) -> type[Any]:
+        from pixlee.pipeline.exactly_once_postgres import PostgresExactlyOnceClient
+
         return PostgresExactlyOnceClient
 
 
