@@ -211,8 +211,8 @@ def test_a_job_killed_between_commit_and_record_loads_once(
 
 def test_dlt_alone_loads_such_a_job_twice(tmp_path: Path, crash_sim: Simulator) -> None:
     """The control: the same kill with dlt's own DuckDB jobs, and dlt finishing the package,
-    leaves rows twice (child rows, or a root table's whose staging copy ran again): the kill lands in the window, and the exactly-once jobs are what
-    keeps the data right."""
+    leaves rows twice (child rows, or a root table's whose staging copy ran again): the kill
+    lands in the window, and the exactly-once jobs are what keeps the data right."""
     sim, place = crash_sim, Place(tmp_path / "run")
     assert _killed(_plan(place, sim, after_table="media__products", destination="dlt"))
     pipeline = _pipeline(place, _DltDuckDb)
