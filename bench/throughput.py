@@ -118,7 +118,7 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
 
     from bench.baseline_rest_api import baseline_source
     from pixlee import pixlee_source
-    from pixlee.pipeline import apply_throughput_defaults, make_pipeline, run_source
+    from pixlee.pipeline import make_pipeline, run_source
 
     workdir = Path(tempfile.mkdtemp(prefix="pixlee-bench-"))
     os.chdir(workdir)
@@ -129,8 +129,7 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
         "progress": "log",
     }
     if spec["kind"] == "ours":
-        pipeline = make_pipeline(**options)  # with the project's throughput settings
-        apply_throughput_defaults()
+        pipeline = make_pipeline(**options)  # exactly-once DuckDB
         source = pixlee_source(
             api_key=KEY,
             base_url=spec["base_url"],
@@ -146,7 +145,7 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
         fmt = "parquet" if spec["kind"] == "ours" else None
         pipeline.extract(source, loader_file_format=fmt)
     elif spec["kind"] == "ours":
-        run_source(pipeline, source)
+        run_source(pipeline, source, tuned=True)  # as pixlee_pipeline.py runs it
     else:
         pipeline.run(source)
     seconds, finished_at = time.perf_counter() - started, time.time()

@@ -1,10 +1,15 @@
-"""The real pipeline into a real PostgreSQL server: truth, DuckDB parity, merge and reruns."""
+"""The real pipeline into a real PostgreSQL server: truth, DuckDB parity, merge, reruns and
+kill -9 inside a load (exactly-once jobs)."""
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from typing import Any
 
+import dlt
+import pytest
+from dlt.pipeline.exceptions import PipelineStepFailed
 from dlt.pipeline.pipeline import Pipeline
 
 from pixlee.pipeline import run_source
@@ -16,6 +21,7 @@ from tests.destinations.scenarios import (
     source,
 )
 from tests.support.dataset import rows, table_names
+from tests.support.integrity import assert_truth
 
 
 def _reader(pipeline: Pipeline) -> Any:
@@ -88,3 +94,66 @@ def test_rerun_is_idempotent_and_merge_updates_in_place(
     # statistics merge on (album_id, snapshot_at): no snapshot is stored twice
     snapshots = Counter((r["album_id"], r["snapshot_at"]) for r in read("statistics"))
     assert snapshots and set(snapshots.values()) == {1}
+
+
+def _killed_child(plan: dict[str, Any]) -> bool:
+    """The crash child (tests/support/crash_child.py) until it kills itself."""
+    from tests.support.crash_child import run_child
+
+    return run_child(plan)[0]
+
+
+def _crash_plan(sim: Simulator, pipeline: Pipeline, url: str, **kill: Any) -> dict[str, Any]:
+    return {
+        "postgres": url,
+        "dataset": pipeline.dataset_name,
+        "pipeline_name": pipeline.pipeline_name,
+        "pipes": pipeline.pipelines_dir,
+        "base_url": sim.base_url,
+        "key": sim.config.api_key,
+        "skus": sim.skus()[:2],
+        **kill,
+    }
+
+
+# `make test`: a copy job's window in a first load, a completion's in a merge load;
+# PIXLEE_CRASH_TRIALS=all adds a kill between jobs and a merge job's window
+PG_KILLS = [("first", {"commit": 3}), ("merge", {"complete": True})]
+if os.environ.get("PIXLEE_CRASH_TRIALS") == "all":
+    PG_KILLS += [("first", {"at": ["Load", 17]}), ("merge", {"commit": 5})]
+
+
+@pytest.mark.parametrize(("load", "kill"), PG_KILLS)
+def test_kill_9_in_a_load_then_one_rerun_equals_truth(
+    sim: Simulator, pg_pipeline: Pipeline, postgres_url: str, load: str, kill: dict[str, Any]
+) -> None:
+    """Exactly-once jobs on Postgres: a kill right after a job's commit (or the package's
+    completion, or between jobs) and one rerun leave the truth, no row twice."""
+    skus = sim.skus()[:2]
+    reconcile = "always"
+    if load == "merge":
+        run_source(pg_pipeline, source(sim, skus=skus))
+        sim.world.edit_media(sim.truth_media()[3]["album_photo_id"], title="edited")
+        sim.world.add_media(sim.truth_albums()[0]["id"], count=2)
+    plan = _crash_plan(sim, pg_pipeline, postgres_url, reconcile=reconcile, **kill)
+    assert _killed_child(plan)
+    run_source(pg_pipeline, source(sim, skus=skus, reconcile=reconcile))
+    assert_truth(pg_pipeline, sim, skus)
+
+
+def test_dlt_alone_cannot_finish_such_a_load_on_postgres(
+    sim: Simulator, pg_pipeline: Pipeline, postgres_url: str
+) -> None:
+    """The control: the same kill with dlt's own Postgres jobs, and dlt's own rerun: the
+    resumed job inserts its rows again, Postgres' unique `_dlt_id` refuses them, and the
+    package can never load."""
+    plan = _crash_plan(sim, pg_pipeline, postgres_url, commit=3, destination="dlt")
+    assert _killed_child(plan)
+    plain = dlt.pipeline(
+        pipeline_name=pg_pipeline.pipeline_name,
+        destination=dlt.destinations.postgres(credentials=postgres_url),
+        dataset_name=pg_pipeline.dataset_name,
+        pipelines_dir=pg_pipeline.pipelines_dir,
+    )
+    with pytest.raises(PipelineStepFailed, match="duplicate key value violates unique"):
+        run_source(plain, source(sim, skus=sim.skus()[:2]))

@@ -1,113 +1,221 @@
-"""kill -9 at any moment (extract, between normalize and load, inside load), then rerun: the
-dataset equals the truth, with no lost rows, no duplicates and no cursor past unloaded data."""
+"""kill -9 at any point of extract, normalize or load, then one rerun: the dataset equals the
+truth, with no row twice in any table (child tables included) and no cursor past unloaded data.
+
+Kill points are seeded (`SEED`): dlt's progress updates within a step (`tests/support/
+crash_child.py`), the moment right after a load job committed and before dlt recorded it (the
+window in which a job that is not idempotent runs twice), right after a package's completion
+committed, and moments on the wall clock. The first load starts from nothing; the merge load
+starts from a copy of a loaded dataset, with new media in the account, and the killed run
+scans in full (`reconcile="always"`) so that its package merges every row again.
+
+The rerun is incremental and pages are small (`PER_PAGE`): it finishes the killed run's
+package, then reads only each album's newest page, so rows the resumed package wrote twice are
+not hidden by a merge of the same rows again (a full rerun would replace every media's child
+rows and heal them).
+
+`make test` runs a lean set within the CI budget (9 kills with the Postgres ones: extract,
+normalize, the commit-vs-record window of a random job and of a child table's copy, the
+package's completion, and dlt's own jobs as the control); `PIXLEE_CRASH_TRIALS=all` runs every
+kill point (25 kills: each step's progress, the wall clock, each kind of job).
+"""
 
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
+import random
+import shutil
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import dlt
 import pytest
 from dlt.pipeline.pipeline import Pipeline
 
-from pixlee.pipeline import make_pipeline
-from pixlee.simulator import Simulator
-from tests.support.dataset import assert_rows_match, rows
+from pixlee import pixlee_source
+from pixlee.pipeline import exactly_once, make_pipeline, run_source
+from pixlee.simulator import Simulator, SimulatorConfig
+from tests.support.crash_child import run_child
+from tests.support.integrity import assert_no_row_twice, assert_truth
+
+SEED = 20261201
+# small enough that 16 kills and reruns stay within a couple of minutes; two albums, products
+# (child tables), SKU albums (product_media) and a category
+CRASH_ACCOUNT = {"albums": 2, "media_per_album": 60, "products": 4, "categories": 1, "seed": 11}
+PER_PAGE = 20
+ALL_TRIALS = os.environ.get("PIXLEE_CRASH_TRIALS") == "all"
+
+
+class _DltDuckDb(dlt.destinations.duckdb):
+    """dlt's own DuckDB destination, past `make_pipeline`'s exactly-once upgrade (a subclass
+    of dlt's factory is used as given)."""
+
 
 PHOTOS = "/api/v2/albums/{album_id}/photos"
 
-CHILD = """
-import os, signal, sys
-import dlt
-from pixlee import pixlee_source
-from pixlee.pipeline import make_pipeline, run_source
 
-mode, db, pipes, base_url, key = sys.argv[1:6]
-pipeline = make_pipeline(destination=dlt.destinations.duckdb(db), pipeline_name="crash",
-                         pipelines_dir=pipes, progress="log")
-source = pixlee_source(api_key=key, base_url=base_url, backoff_seconds=0.01)
-if mode == "after_normalize":
-    pipeline.extract(source, loader_file_format="parquet")
-    pipeline.normalize()
-    os.kill(os.getpid(), signal.SIGKILL)
-if mode == "inside_load":
-    from dlt.load.load import Load
-    def die(self, *args, **kwargs):
-        os.kill(os.getpid(), signal.SIGKILL)
-    Load.complete_package = die
-run_source(pipeline, source)
-print("done")
-"""
+@dataclass
+class Place:
+    """Where a run keeps its database and pipeline folder."""
+
+    root: Path
+
+    @property
+    def db(self) -> Path:
+        return self.root / "crash.duckdb"
+
+    @property
+    def pipes(self) -> Path:
+        return self.root / "pipelines"
+
+    def copy_to(self, other: Place) -> None:
+        shutil.rmtree(other.root, ignore_errors=True)
+        shutil.copytree(self.root, other.root)
 
 
-def _child(tmp_path: Path, sim: Simulator, mode: str) -> subprocess.Popen[str]:
-    script = tmp_path / "child.py"
-    script.write_text(CHILD)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SOURCES__")}
-    args = [
-        sys.executable, str(script), mode, str(tmp_path / "crash.duckdb"),
-        str(tmp_path / "pipelines"), sim.base_url, sim.config.api_key,
-    ]  # fmt: skip
-    return subprocess.Popen(
-        args, cwd=tmp_path, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+def _plan(place: Place, sim: Simulator, **kill: Any) -> dict[str, Any]:
+    return {
+        "db": str(place.db),
+        "pipes": str(place.pipes),
+        "base_url": sim.base_url,
+        "key": sim.config.api_key,
+        "skus": sim.skus()[:2],
+        "per_page": PER_PAGE,
+        **kill,
+    }
 
 
-def _pipeline(tmp_path: Path) -> Pipeline:
+def _killed(plan: dict[str, Any], wall_seconds: float | None = None) -> bool:
+    """Run the child until it kills itself (or the parent kills it after `wall_seconds`)."""
+    return run_child(plan, wall_seconds)[0]
+
+
+def _calibrated(plan: dict[str, Any]) -> tuple[float, dict[str, int]]:
+    """One uninterrupted run: its seconds, dlt's progress updates per step, jobs committed."""
+    started = time.monotonic()
+    killed, counts = run_child({**plan, "count": True})
+    assert not killed and counts is not None
+    return time.monotonic() - started, counts
+
+
+def _pipeline(place: Place, factory: Any = exactly_once.duckdb) -> Pipeline:
     return make_pipeline(
-        destination=dlt.destinations.duckdb(str(tmp_path / "crash.duckdb")),
+        destination=factory(str(place.db)),
         pipeline_name="crash",
-        pipelines_dir=str(tmp_path / "pipelines"),
+        pipelines_dir=str(place.pipes),
         progress="log",
     )
 
 
-def _assert_truth(tmp_path: Path, sim: Simulator) -> None:
-    pipeline = _pipeline(tmp_path)
-    loaded = rows(pipeline, "media")
-    keys = [r["album_photo_id"] for r in loaded]
-    assert len(keys) == len(set(keys))
-    current = [r for r in loaded if r["removed_at"] is None]
-    columns = set(pipeline.default_schema.get_table_columns("media"))
-    assert_rows_match(sim.truth_media(), current, "album_photo_id", columns)
-    tags = len(rows(pipeline, "media__products"))
-    assert tags == sum(len(i["products"]) for i in sim.truth_media())
+def _rerun(
+    place: Place, sim: Simulator, reconcile: str = "1d", factory: Any = exactly_once.duckdb
+) -> Pipeline:
+    pipeline = _pipeline(place, factory)
+    source = pixlee_source(
+        api_key=sim.config.api_key,
+        base_url=sim.base_url,
+        skus=sim.skus()[:2],
+        reconcile=reconcile,
+        per_page=PER_PAGE,
+        backoff_seconds=0.01,
+    )
+    info = run_source(pipeline, source, normalize_workers=1)  # the child runs dlt's pool
+    assert not info.has_failed_jobs
+    return pipeline
 
 
-@pytest.mark.parametrize("mode", ["during_extract", "after_normalize", "inside_load"])
-def test_kill_9_then_rerun_equals_truth(tmp_path: Path, sim: Simulator, mode: str) -> None:
-    if mode == "during_extract":
-        sim.set_faults(latency_ms=40)
-        child = _child(tmp_path, sim, "run")
-        deadline = time.monotonic() + 60
-        while sim.stats.count(route=PHOTOS) < 4 and time.monotonic() < deadline:
-            time.sleep(0.005)
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=30)
-        assert child.returncode == -signal.SIGKILL
-        sim.set_faults(latency_ms=0)
-    else:
-        child = _child(tmp_path, sim, mode)
-        child.wait(timeout=120)
-        assert child.returncode == -signal.SIGKILL, child.stderr.read() if child.stderr else ""
+def _add_media(sim: Simulator, trial: int) -> None:
+    """New media since the loaded copy (the newest page: an incremental rerun reads it, also
+    when the kill came before the full scan's package was saved)."""
+    albums = [a["id"] for a in sim.truth_albums() if a["album_type"] == "standard"]
+    sim.world.add_media(albums[trial % len(albums)], count=2)
 
-    # new content arrives before the rerun: the cursor must not have skipped it
+
+def _kill_points(
+    rng: random.Random, seconds: float, counts: dict[str, int], lean: tuple[int, ...]
+) -> list[dict[str, Any]]:
+    """Seeded points in each step, drawn from what an uninterrupted first load did (dlt's
+    progress updates per step, jobs committed, seconds; a full-scan merge does as much and
+    more). `make test` keeps the points at the `lean` positions."""
+    points = [
+        {"at": ["Extract", rng.randint(1, counts["Extract"])]},
+        {"at": ["Normalize", rng.randint(0, counts["Normalize"])]},
+        {"at": ["Normalize", rng.randint(1, counts["Normalize"])]},
+        {"at": ["Load", rng.randint(1, counts["Load"])]},
+        {"commit": rng.randint(1, counts["jobs"])},
+        {"complete": True},
+        {"wall": rng.uniform(0.3, 0.9) * seconds},
+    ]
+    return points if ALL_TRIALS else [points[i] for i in lean]
+
+
+def _trial(place: Place, sim: Simulator, kill: dict[str, Any], reconcile: str) -> bool:
+    """One kill, then one (incremental) rerun in this process: the truth, no row twice."""
+    wall = kill.pop("wall", None)
+    killed = _killed(_plan(place, sim, reconcile=reconcile, **kill), wall)
+    pipeline = _rerun(place, sim)
+    assert_truth(pipeline, sim, sim.skus()[:2])
+    return killed
+
+
+@pytest.fixture()
+def crash_sim() -> Iterator[Simulator]:
+    with Simulator(SimulatorConfig(**CRASH_ACCOUNT)) as simulator:  # type: ignore[arg-type]
+        yield simulator
+
+
+@pytest.mark.timeout(900)  # ~30 s on an idle 2-core machine; a loaded one takes longer
+def test_kills_in_a_first_and_a_merge_load_then_one_rerun_equals_truth(
+    tmp_path: Path, crash_sim: Simulator
+) -> None:
+    """First load: each trial starts from nothing. Merge load: each trial starts from the same
+    loaded dataset, with new media in the account since, and the killed run scans every album
+    in full (`reconcile="always"`): its package merges every row again."""
+    sim, rng = crash_sim, random.Random(SEED)
+    place, loaded = Place(tmp_path / "run"), Place(tmp_path / "loaded")
+    seconds, counts = _calibrated(_plan(loaded, sim))  # an uninterrupted first load
+    kills = trials = 0
+    for kill in _kill_points(rng, seconds, counts, lean=(0, 4)):
+        shutil.rmtree(place.root, ignore_errors=True)
+        kills, trials = kills + _trial(place, sim, kill, "1d"), trials + 1
+    for trial, kill in enumerate(_kill_points(rng, seconds, counts, lean=(2, 5))):
+        loaded.copy_to(place)
+        _add_media(sim, trial)
+        kills, trials = kills + _trial(place, sim, kill, "always"), trials + 1
+    assert kills >= trials - 1, f"only {kills} of the {trials} seeded kills landed"
+    # new content arrives, and the run after is incremental: one page per album
     album = next(a["id"] for a in sim.truth_albums() if a["album_type"] == "standard")
-    sim.world.add_media(album, count=3)
-    rerun = _child(tmp_path, sim, "run")
-    out, err = rerun.communicate(timeout=180)
-    assert rerun.returncode == 0, err
-    _assert_truth(tmp_path, sim)
-
-    # and the run after that is incremental again: one page per album
     sim.world.add_media(album, count=2)
     sim.stats.reset()
-    again = _child(tmp_path, sim, "run")
-    out, err = again.communicate(timeout=180)
-    assert again.returncode == 0, err
+    assert_truth(_rerun(place, sim), sim, sim.skus()[:2])
     assert sim.stats.count(route=PHOTOS) == len(sim.truth_albums())
-    _assert_truth(tmp_path, sim)
+
+
+@pytest.mark.parametrize(
+    "table",
+    ["media__products"]
+    if not ALL_TRIALS
+    else ["media", "media__products", "_dlt_pipeline_state", "media.sql", "statistics.sql"],
+)
+def test_a_job_killed_between_commit_and_record_loads_once(
+    tmp_path: Path, crash_sim: Simulator, table: str
+) -> None:
+    """The root and a child copy into staging, the state row appended to its final table, and
+    two merge jobs: each killed right after its commit, then one rerun."""
+    sim, place = crash_sim, Place(tmp_path / "run")
+    assert _killed(_plan(place, sim, after_table=table))
+    assert_truth(_rerun(place, sim), sim, sim.skus()[:2])
+
+
+def test_dlt_alone_loads_such_a_job_twice(tmp_path: Path, crash_sim: Simulator) -> None:
+    """The control: the same kill with dlt's own DuckDB jobs, and dlt finishing the package,
+    leaves rows twice (child rows, or a root table's whose staging copy ran again): the kill
+    lands in the window, and the exactly-once jobs are what keeps the data right."""
+    sim, place = crash_sim, Place(tmp_path / "run")
+    assert _killed(_plan(place, sim, after_table="media__products", destination="dlt"))
+    pipeline = _pipeline(place, _DltDuckDb)
+    pipeline.load()
+    with pytest.raises(AssertionError, match="a row twice"):
+        assert_no_row_twice(pipeline)

@@ -182,7 +182,8 @@ def run(
             progress=progress,
         )
         pipeline.destination_client()  # a missing destination setting fails before any read
-        load_info = run_source(pipeline, source, full_refresh=full_refresh)
+        # the command is the whole process: it opts in to the process-wide tunings
+        load_info = run_source(pipeline, source, full_refresh=full_refresh, tuned=True)
         _print_report(pipeline, load_info)
 
 

@@ -20,6 +20,7 @@ from pixlee.api.concurrency import DEFAULT_MAX_IN_FLIGHT
 from pixlee.api.pacing import DEFAULT_RATE_LIMIT_PER_MINUTE, DEFAULT_SAFETY_MARGIN
 from pixlee.source.config import PixleeSourceConfiguration
 from pixlee.source.derived import AlbumStatistics, new_products
+from pixlee.source.media_items import quiet_json_hints
 from pixlee.source.metrics import AlbumScanned, last_run_metrics
 from pixlee.source.reads import AlbumList, EndpointPage, ReadsComplete, SkuPage, read_events
 from pixlee.source.records import catalogue_product
@@ -130,7 +131,8 @@ def media(step: Sequenced, run: PixleeRun) -> Iterator[Any]:
         elif isinstance(event, ReadsComplete):
             yield from items.flush()
 
-    yield from run.state().in_order(MEDIA, step, handle)
+    with quiet_json_hints(MEDIA):  # dlt's warning about JSON kept as text in Arrow
+        yield from run.state().in_order(MEDIA, step, handle)
 
 
 @dlt.transformer(name=PRODUCTS, **PRODUCTS_HINTS)
@@ -194,7 +196,8 @@ def product_media(step: Sequenced, run: PixleeRun) -> Iterator[Any]:
         elif isinstance(event, ReadsComplete):
             yield from items.flush()
 
-    yield from run.state().in_order(PRODUCT_MEDIA, step, handle)
+    with quiet_json_hints(PRODUCT_MEDIA):
+        yield from run.state().in_order(PRODUCT_MEDIA, step, handle)
 
 
 @dlt.transformer(name=RUNS, **RUNS_HINTS)

@@ -45,11 +45,14 @@ def dropped_tables() -> set[str]:
 
 def local_duckdb_file(pipeline: Pipeline) -> str | None:
     """The database file of a DuckDB destination that dlt opens itself (not a connection the
-    user passed in, not an in-memory database)."""
-    destination = pipeline.destination
-    if destination is None or destination.destination_type != "dlt.destinations.duckdb":
-        return None
+    user passed in, not an in-memory database). dlt's DuckDB factory or a subclass of it
+    (`pixlee.pipeline.exactly_once.duckdb`)."""
     from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+    from dlt.destinations.impl.duckdb.factory import duckdb as dlt_duckdb
+
+    destination = pipeline.destination
+    if not isinstance(destination, dlt_duckdb):
+        return None
 
     try:
         credentials = pipeline.destination_client().config.credentials

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import dlt
@@ -41,27 +42,38 @@ from pixlee.source.quarantine import FieldNames
 
 logger = logging.getLogger(__name__)
 
-dlt_compat.apply()
-
-# Resources whose Arrow tables carry JSON columns (kept whole past the nesting limit, as dlt's
-# normalizer keeps them). Arrow has no JSON type, so they travel as strings under a `json`
-# hint, and dlt warns about that difference on every Arrow item. It is the intended layout,
-# so the warning is dropped for these resources; the per-column detail stays at INFO.
-_JSON_RESOURCES: set[str] = set()
-
 
 class _ExpectedJsonHintWarning(logging.Filter):
+    """Drops dlt's "hints were different" warning for one Arrow item of one resource.
+
+    Arrow has no JSON type, so JSON columns (kept whole past the nesting limit, as dlt's
+    normalizer keeps them) travel as strings under a `json` hint, and dlt 1.31 warns about that
+    difference on every such item; it is the intended layout (the per-column detail stays at
+    INFO). dlt offers no way to declare it: without the hint, the next Arrow item turns the
+    column back into text. So the filter sits on dlt's logger only while the resource's
+    generator is suspended handing dlt its items (`quiet_json_hints`), never beyond it.
+    """
+
+    def __init__(self, resource: str) -> None:
+        super().__init__()
+        self._prefix = f"In resource: {resource}, when merging arrow schema with dlt schema"
+
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        for resource in _JSON_RESOURCES:
-            if message.startswith(
-                f"In resource: {resource}, when merging arrow schema with dlt schema"
-            ):
-                return False
-        return True
+        return not record.getMessage().startswith(self._prefix)
 
 
-logging.getLogger("dlt").addFilter(_ExpectedJsonHintWarning())
+@contextmanager
+def quiet_json_hints(resource: str) -> Iterator[None]:
+    """Around a resource's `yield`s: dlt handles each item before the generator resumes, so
+    the filter is on exactly while dlt takes this resource's items; no filter stays behind."""
+    quiet = _ExpectedJsonHintWarning(resource)
+    dlt_logger = logging.getLogger("dlt")
+    dlt_logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        dlt_logger.removeFilter(quiet)
+
 
 # Items built into Arrow at once: larger batches walk more memory per column and build slower.
 DEFAULT_BATCH_ITEMS = 2000
@@ -239,6 +251,8 @@ class MediaItems:
         """
         if self._arrow_ready is None:
             self._arrow_ready = self._use_arrow and _destination_loads_parquet()
+            if self._arrow_ready:
+                dlt_compat.install()  # nested tables as Arrow need it (explicit, version-checked)
         return self._arrow_ready
 
     def removed(self, rows: list[dict[str, Any]]) -> Iterator[Any]:
@@ -342,8 +356,6 @@ class MediaItems:
             return dlt.mark.with_table_name(spec.table, spec.name)
         self._variants.add(spec.name)
         self._json_columns[spec.name] = declared | spec.json_columns
-        if self._json_columns[spec.name]:
-            _JSON_RESOURCES.add(dlt.current.resource_name())
         json_columns: Columns = {
             name: {"name": name, "data_type": "json", "nullable": True}
             for name in self._json_columns[spec.name]

@@ -1,9 +1,9 @@
-"""A local DuckDB file stays open for the whole load step, and only for it.
+"""A local DuckDB file stays open around the load step, and only there.
 
 The end-to-end tests (exact tables against the simulator) all load through `run_source`, so
-they load this way; these tests pin what the wrapper itself promises: which destinations it
-applies to, the load workers it picks, and that the file is let go afterwards, also when a
-load fails.
+they load this way; these pin what `duckdb_held_open` itself promises: which destinations it
+applies to, that dlt's pipeline is left as it is (no method replaced), and that the file is let
+go afterwards, also when a load fails.
 """
 
 from __future__ import annotations
@@ -19,14 +19,9 @@ import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 from dlt.pipeline.pipeline import Pipeline
 
-import pixlee.pipeline.duckdb_load
-from pixlee.pipeline import apply_throughput_defaults
-from pixlee.pipeline.duckdb_load import (
-    CHECKPOINT_MEMORY_LIMIT,
-    LOAD_WORKERS,
-    duckdb_open_while_loading,
-    local_duckdb_file,
-)
+from pixlee.pipeline import exactly_once
+from pixlee.pipeline.duckdb_load import LOAD_WORKERS, duckdb_held_open, local_duckdb_file
+from pixlee.pipeline.steps import load
 
 
 def _pipeline(tmp_path: Path, destination: Any, name: str = "held") -> Pipeline:
@@ -45,10 +40,9 @@ def _opens_in_another_process(database: Path) -> bool:
 
 def test_applies_to_duckdb_files_that_dlt_opens_only(tmp_path: Path) -> None:
     database = tmp_path / "x.duckdb"
-    assert local_duckdb_file(_pipeline(tmp_path, dlt.destinations.duckdb(str(database)))) == (
-        str(database),
-        {},
-    )
+    for factory in (dlt.destinations.duckdb, exactly_once.duckdb):
+        pipeline = _pipeline(tmp_path, factory(str(database)))
+        assert local_duckdb_file(pipeline) == (str(database), {})
     external = duckdb.connect(str(tmp_path / "external.duckdb"))
     try:
         pipeline = _pipeline(tmp_path, dlt.destinations.duckdb(external), "external")
@@ -59,25 +53,37 @@ def test_applies_to_duckdb_files_that_dlt_opens_only(tmp_path: Path) -> None:
     assert local_duckdb_file(_pipeline(tmp_path, "postgres", "pg")) is None
 
 
+def test_the_file_is_held_inside_the_block_only(tmp_path: Path) -> None:
+    database = tmp_path / "x.duckdb"
+    pipeline = _pipeline(tmp_path, dlt.destinations.duckdb(str(database)))
+    with duckdb_held_open(pipeline) as held:
+        assert held
+        assert not _opens_in_another_process(database)  # DuckDB locks a file open for writes
+    assert _opens_in_another_process(database)
+    with duckdb_held_open(_pipeline(tmp_path, "postgres", "pg")) as held:
+        assert not held
+
+
 def test_loads_with_a_few_workers_unless_configured(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pipeline = _pipeline(tmp_path, dlt.destinations.duckdb(str(tmp_path / "x.duckdb")))
     seen: list[Any] = []
-    monkeypatch.setattr(Pipeline, "load", lambda self, *a, **kw: seen.append(kw.get("workers")))
-    with duckdb_open_while_loading(pipeline):
-        pipeline.load()
-        monkeypatch.setenv("LOAD__WORKERS", "7")
-        pipeline.load()
-    assert seen == [LOAD_WORKERS, None]  # None: dlt reads load.workers from config itself
-    assert "load" not in vars(pipeline)  # the class's own method again
+    monkeypatch.setattr(Pipeline, "load", lambda self, **kw: seen.append(kw.get("workers")))
+    load(pipeline)
+    monkeypatch.setenv("LOAD__WORKERS", "7")
+    load(pipeline)
+    load(pipeline, workers=2)
+    assert seen == [LOAD_WORKERS, None, 2]  # None: dlt reads load.workers from config itself
+    assert "load" not in vars(pipeline)  # nothing replaced on the pipeline
 
 
 def test_rows_load_and_the_file_is_let_go(tmp_path: Path) -> None:
     database = tmp_path / "x.duckdb"
     pipeline = _pipeline(tmp_path, dlt.destinations.duckdb(str(database)))
-    with duckdb_open_while_loading(pipeline):
-        pipeline.run([{"id": n} for n in range(3)], table_name="numbers")
+    pipeline.extract([{"id": n} for n in range(3)], table_name="numbers")
+    pipeline.normalize()
+    load(pipeline)
     with pipeline.sql_client() as client:
         assert client.execute_sql("SELECT id FROM numbers ORDER BY id") == [(0,), (1,), (2,)]
     assert _opens_in_another_process(database)
@@ -91,39 +97,8 @@ def test_a_failed_load_lets_the_file_go_too(tmp_path: Path) -> None:
     setup = duckdb.connect(str(database))
     setup.execute("CREATE SCHEMA data; CREATE TABLE data.numbers (id INTEGER)")
     setup.close()
-    failing = pytest.raises(PipelineStepFailed, match="step=load")
-    with failing, duckdb_open_while_loading(pipeline):
-        pipeline.run([{"id": "not a number"}], table_name="numbers")
-    assert "load" not in vars(pipeline)
+    pipeline.extract([{"id": "not a number"}], table_name="numbers")
+    pipeline.normalize()
+    with pytest.raises(PipelineStepFailed, match="step=load"):
+        load(pipeline)
     assert _opens_in_another_process(database)
-
-
-def test_the_closing_checkpoint_runs_under_a_lower_cap_unless_the_user_set_one(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    lowered: list[str] = []
-    real = pixlee.pipeline.duckdb_load._lower_memory_limit
-
-    def spy(connection: Any, limit: str) -> None:
-        real(connection, limit)
-        (setting,) = connection.execute("SELECT current_setting('memory_limit')").fetchone()
-        lowered.append(setting)
-
-    monkeypatch.setattr(pixlee.pipeline.duckdb_load, "_lower_memory_limit", spy)
-    apply_throughput_defaults()  # the project's cap for the load
-    pipeline = _pipeline(tmp_path, dlt.destinations.duckdb(str(tmp_path / "x.duckdb")))
-    with duckdb_open_while_loading(pipeline):
-        pipeline.run([{"id": n} for n in range(3)], table_name="numbers")
-    assert CHECKPOINT_MEMORY_LIMIT == "128MB"
-    assert lowered == ["122.0 MiB"]  # as DuckDB reports 128 MB
-    with pipeline.sql_client() as client:
-        assert client.execute_sql("SELECT id FROM numbers ORDER BY id") == [(0,), (1,), (2,)]
-
-    lowered.clear()  # a cap of the user's own is theirs for the checkpoint too
-    monkeypatch.setenv(
-        "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG", '{"memory_limit": "300MB"}'
-    )
-    other = _pipeline(tmp_path, dlt.destinations.duckdb(str(tmp_path / "y.duckdb")), "other")
-    with duckdb_open_while_loading(other):
-        other.run([{"id": 1}], table_name="numbers")
-    assert lowered == []

@@ -1,0 +1,255 @@
+"""DuckDB and Postgres destinations whose load jobs take effect once, however often dlt runs them.
+
+Why: dlt resumes a load package at-least-once. A job whose rows the database has committed but
+whose completion dlt has not recorded yet (a kill -9, an OOM kill or a power cut in between)
+runs again on the next run and inserts its rows a second time: into the staging tables, from
+there into the final child tables (the merge deduplicates root rows by key, not child rows),
+or straight into an append table. Measured on plain dlt 1.31 with the kill in that window:
+child rows twice in 3 of 5 trials.
+
+How: each job here runs dlt's own job for its file inside one transaction that also records
+the job (`load_id`, `job_id`) in `_pixlee_load_jobs` in the dataset. A job that finds itself
+recorded has taken effect already and does nothing: the rows and the record commit together or
+not at all. `complete_load` clears the package's records in the same transaction in which it
+writes the package's `_dlt_loads` row (once: it replaces a row an interrupted completion left),
+so the table is empty between loads.
+
+This is dlt's extension point for it: a destination factory whose job client creates the jobs
+(`create_load_job`), registered under its own name; no dlt class is changed. Use it as
+`destination=pixlee.pipeline.exactly_once.duckdb("pixlee.duckdb")` (or the reference
+`"pixlee.pipeline.exactly_once.duckdb"`), or let `make_pipeline` choose it. Config sections
+are the usual ones (`[destination.duckdb]`, `[destination.postgres]`).
+
+Exactly once: DuckDB's parquet, jsonl and insert_values jobs; Postgres' insert_values and csv
+jobs. Other jobs run as dlt runs them: dlt's SQL jobs (merges, replaces), which read the
+staging tables and delete before they insert in one transaction, so a rerun gives the same
+tables; and Postgres' ADBC parquet job, which loads on a connection of its own (a warning says
+so once).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, ClassVar, cast
+
+from dlt.common.destination.client import LoadJob, RunnableLoadJob
+from dlt.common.destination.typing import PreparedTableSchema
+from dlt.destinations.exceptions import DatabaseException
+from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+from dlt.destinations.impl.duckdb.duck import DuckDbClient, DuckDbCopyJob
+from dlt.destinations.impl.duckdb.factory import duckdb as dlt_duckdb
+from dlt.destinations.impl.postgres.factory import postgres as dlt_postgres
+from dlt.destinations.insert_job_client import InsertValuesLoadJob
+from dlt.destinations.job_client_impl import SqlJobClientBase
+from dlt.destinations.sql_client import SqlClientBase
+
+logger = logging.getLogger(__name__)
+
+JOBS_TABLE = "_pixlee_load_jobs"
+# DuckDB settings for the database the exactly-once factory opens, unless configured
+# (`[destination.duckdb.credentials] global_config = {memory_limit = "2GB"}` wins). Every load
+# merges, and the merge of a first load of 100,000 media runs as one transaction: DuckDB's
+# default (80% of RAM) took the load step to ~1.2 GB; 256 MB spills instead and held it to
+# ~550 MB (192 MB ran out of memory in that merge). One thread fewer than the cores leaves one
+# to the Python process: on 2 cores the load took ~25-45% less CPU with 1 thread than with 2.
+DUCKDB_DEFAULTS: dict[str, Any] = {
+    "memory_limit": "256MB",
+    "threads": max(1, (os.cpu_count() or 2) - 1),
+}
+_CREATE_LOCK = threading.Lock()
+
+
+class _JoinedTransaction:
+    """A job's SQL client whose `begin_transaction` joins the transaction already open.
+
+    dlt's insert and CSV jobs open a transaction of their own; inside the exactly-once
+    transaction that one must not commit early (Postgres) or fail as nested (DuckDB).
+    Everything else goes to the real client.
+    """
+
+    def __init__(self, client: SqlClientBase[Any]) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    @contextmanager
+    def begin_transaction(self) -> Iterator[SqlClientBase[Any]]:
+        yield self._client
+
+
+class _ExactlyOnceJob(RunnableLoadJob):
+    """Runs the dlt job class that follows it in the MRO once per `(load_id, job_id)`."""
+
+    def run(self) -> None:
+        client = cast(ExactlyOnceClient, self._job_client)
+        sql = client.sql_client
+        client.ensure_jobs_table()
+        with sql.begin_transaction():
+            if client.job_recorded(self._load_id, self.job_id()):
+                logger.info("job %s of load %s was loaded before", self.job_id(), self._load_id)
+                return
+            client.sql_client = cast(Any, _JoinedTransaction(sql))
+            try:
+                super().run()  # type: ignore[safe-super]  # the dlt job class after this one
+            finally:
+                client.sql_client = sql
+            client.record_job(self._load_id, self.job_id())
+
+
+class DuckDbCopyOnce(_ExactlyOnceJob, DuckDbCopyJob):
+    """DuckDB's parquet / jsonl copy, exactly once."""
+
+
+class InsertValuesOnce(_ExactlyOnceJob, InsertValuesLoadJob):
+    """dlt's INSERT ... VALUES job (DuckDB, Postgres), exactly once."""
+
+
+class ExactlyOnceClient(SqlJobClientBase):
+    """Creates exactly-once jobs for the job classes in `ONCE` and keeps their records.
+
+    A mixin: it precedes the destination's own client class (see `DuckDbExactlyOnceClient`).
+    """
+
+    ONCE: ClassVar[dict[type[LoadJob], type[LoadJob]]] = {}
+    _warned: ClassVar[set[type[LoadJob]]] = set()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # the final dataset (a job may run while the staging one is active)
+        self._jobs_dataset = self.sql_client.dataset_name
+
+    @property
+    def jobs_table(self) -> str:
+        path = self.sql_client.make_qualified_table_name_path(
+            JOBS_TABLE, dataset_name=self._jobs_dataset
+        )
+        return ".".join(path)
+
+    def create_load_job(
+        self, table: PreparedTableSchema, file_path: str, load_id: str, restore: bool = False
+    ) -> LoadJob:
+        job = super().create_load_job(table, file_path, load_id, restore)
+        once = self.ONCE.get(type(job)) if job is not None else None
+        if once is not None:
+            return once(file_path)
+        if isinstance(job, RunnableLoadJob) and not _idempotent_by_itself(job):
+            self._warn_at_least_once(type(job))
+        return job
+
+    def initialize_storage(self, truncate_tables: Any = None) -> None:
+        super().initialize_storage(truncate_tables)
+        if not self.sql_client.is_staging_dataset_active:
+            self.ensure_jobs_table()
+
+    def ensure_jobs_table(self) -> None:
+        """Create the records' table if missing, outside any transaction and one job at a time:
+        parallel `CREATE TABLE IF NOT EXISTS` race in Postgres' catalog. Needed beyond
+        `initialize_storage` for a package begun before the table existed."""
+        with _CREATE_LOCK:
+            self._create_jobs_table()
+
+    def job_recorded(self, load_id: str, job_id: str) -> bool:
+        """Whether the job committed its rows before (inside the job's transaction)."""
+        rows = self.sql_client.execute_sql(
+            f"SELECT 1 FROM {self.jobs_table} WHERE load_id = %s AND job_id = %s",
+            load_id,
+            job_id,
+        )
+        return bool(rows)
+
+    def record_job(self, load_id: str, job_id: str) -> None:
+        self.sql_client.execute_sql(
+            f"INSERT INTO {self.jobs_table} (load_id, job_id) VALUES (%s, %s)", load_id, job_id
+        )
+
+    def complete_load(self, load_id: str) -> None:
+        """dlt's `_dlt_loads` row, once, and the package's job records gone, in one transaction."""
+        loads = self.sql_client.make_qualified_table_name(self.schema.loads_table_name)
+        self.ensure_jobs_table()
+        with self.sql_client.begin_transaction():
+            self.sql_client.execute_sql(f"DELETE FROM {loads} WHERE load_id = %s", load_id)
+            super().complete_load(load_id)
+            self.sql_client.execute_sql(
+                f"DELETE FROM {self.jobs_table} WHERE load_id = %s", load_id
+            )
+
+    def _create_jobs_table(self) -> None:
+        try:
+            self.sql_client.execute_sql(
+                f"CREATE TABLE IF NOT EXISTS {self.jobs_table} "
+                "(load_id TEXT NOT NULL, job_id TEXT NOT NULL)"
+            )
+        except DatabaseException:
+            # another process created it at the same moment (sharded pipelines sharing a
+            # Postgres dataset): fine if it is there now
+            self.sql_client.execute_sql(f"SELECT 1 FROM {self.jobs_table} WHERE 1 = 0")
+
+    def _warn_at_least_once(self, job_class: type[LoadJob]) -> None:
+        if job_class not in self._warned:
+            self._warned.add(job_class)
+            logger.warning(
+                "%s jobs are loaded at-least-once: after a crash inside such a job a rerun may "
+                "insert its rows twice (a full reconcile removes them)",
+                job_class.__name__,
+            )
+
+
+def _idempotent_by_itself(job: LoadJob) -> bool:
+    """dlt's SQL jobs (merge, replace followups): they rebuild from staging in one transaction."""
+    from dlt.destinations.job_client_impl import SqlLoadJob
+
+    return isinstance(job, SqlLoadJob)
+
+
+class DuckDbExactlyOnceClient(ExactlyOnceClient, DuckDbClient):
+    ONCE = {DuckDbCopyJob: DuckDbCopyOnce, InsertValuesLoadJob: InsertValuesOnce}
+
+
+class duckdb(dlt_duckdb):  # noqa: N801 (dlt names factories by destination)
+    """dlt's DuckDB destination with exactly-once load jobs (see the module docstring), and
+    `DUCKDB_DEFAULTS` for the settings the user has not chosen."""
+
+    @property
+    def client_class(self) -> type[DuckDbClient]:
+        return DuckDbExactlyOnceClient
+
+    def configuration(self, initial_config: Any, accept_partial: bool = False) -> Any:
+        config = super().configuration(initial_config, accept_partial)
+        credentials = getattr(config, "credentials", None)
+        if isinstance(credentials, DuckDbCredentials):
+            credentials.global_config = {**DUCKDB_DEFAULTS, **(credentials.global_config or {})}
+        return config
+
+
+class postgres(dlt_postgres):  # noqa: N801
+    """dlt's Postgres destination with exactly-once load jobs (see the module docstring).
+
+    Its client lives in `exactly_once_postgres`, imported when dlt asks for it: dlt's Postgres
+    client needs psycopg2, which only the `postgres` extra installs.
+    """
+
+    @property
+    def client_class(self) -> type[Any]:
+        from pixlee.pipeline.exactly_once_postgres import PostgresExactlyOnceClient
+
+        return PostgresExactlyOnceClient
+
+
+_UPGRADES: dict[type[Any], type[Any]] = {dlt_duckdb: duckdb, dlt_postgres: postgres}
+
+
+def exactly_once_variant(destination: Any) -> Any:
+    """`destination` with exactly-once jobs where there is such a variant of it: the names
+    "duckdb" and "postgres", or dlt's own factories of those (with their arguments). Anything
+    else is returned as it is."""
+    if isinstance(destination, str) and destination in ("duckdb", "postgres"):
+        return {"duckdb": duckdb, "postgres": postgres}[destination]()
+    upgrade = _UPGRADES.get(type(destination))
+    if upgrade is None:
+        return destination
+    return upgrade(**destination.config_params, **destination.caps_params)

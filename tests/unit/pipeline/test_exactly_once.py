@@ -1,0 +1,167 @@
+"""Exactly-once load jobs: a job that committed runs again as a no-op; what they keep and clear.
+
+The end-to-end proof is in tests/integration/test_crash_recovery.py (kill -9 in the window
+between a job's commit and dlt's record of it); these pin the parts: which destinations and
+jobs are exactly-once, the records, and that the factories keep dlt's names and arguments.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import dlt
+import pytest
+from dlt.common.destination.client import RunnableLoadJob
+from dlt.common.storages.load_package import ParsedLoadJobFileName
+from dlt.destinations.impl.duckdb.duck import DuckDbClient
+from dlt.pipeline.exceptions import PipelineStepFailed
+from dlt.pipeline.pipeline import Pipeline
+
+from pixlee.pipeline import exactly_once, make_pipeline
+from pixlee.pipeline.exactly_once import DuckDbExactlyOnceClient, exactly_once_variant
+from tests.support.dataset import rows
+
+ITEMS = [{"id": n, "tags": [{"t": f"{n}-{i}"} for i in range(3)]} for n in range(4)]
+
+
+def _pipeline(tmp_path: Path, destination: Any, name: str = "once") -> Pipeline:
+    return dlt.pipeline(
+        pipeline_name=name,
+        destination=destination,
+        dataset_name="data",
+        pipelines_dir=str(tmp_path / "pipelines"),
+    )
+
+
+def _run_every_copy_job_again(pipeline: Pipeline, load_id: str) -> None:
+    """Run each copy job of a loaded package once more, as dlt resumes a job it had started
+    but not recorded (a kill between the job's commit and its record): same load, same file,
+    same dataset."""
+    client = pipeline.destination_client()
+    jobs = Path(pipeline.working_dir, "load", "normalized", load_id, "completed_jobs")
+    copies = [p for p in sorted(jobs.iterdir()) if not p.name.endswith(".sql")]
+    assert copies
+    for path in copies:
+        parsed = ParsedLoadJobFileName.parse(path.name)
+        table = client.prepare_load_table(parsed.table_name)
+        job = client.create_load_job(table, str(path), load_id, restore=True)
+        assert isinstance(job, RunnableLoadJob)
+        job.set_run_vars(load_id, pipeline.default_schema, table)
+        staging = client.should_load_data_to_staging_dataset(parsed.table_name)
+        with client.with_staging_dataset() if staging else nullcontext():
+            job.run_managed(client, None)
+        assert job.state() == "completed", job.exception()
+
+
+def _staged(pipeline: Pipeline, table: str) -> int:
+    with pipeline.sql_client() as client, client.with_staging_dataset():
+        name = client.make_qualified_table_name(table)
+        return int(client.execute_sql(f"SELECT count(*) FROM {name}")[0][0])
+
+
+class CompletionFails(Exception):
+    pass
+
+
+def _not_completing(client_class: type[Any], factory: type[Any]) -> Any:
+    """The destination with a package completion that fails: every job of the package has
+    committed and is recorded as done, the package stays pending (as after a kill there)."""
+
+    class Client(client_class):  # type: ignore[misc, valid-type]
+        def complete_load(self, load_id: str) -> None:
+            raise CompletionFails(load_id)
+
+    class not_completing(factory):  # type: ignore[misc, valid-type]  # noqa: N801
+        @property
+        def client_class(self) -> Any:
+            return Client
+
+    return not_completing
+
+
+@pytest.mark.parametrize("file_format", ["parquet", "jsonl", "insert_values"])
+@pytest.mark.parametrize("destination", ["exactly_once", "dlt"])
+def test_a_job_run_again_for_the_same_load_changes_nothing(
+    tmp_path: Path, file_format: str, destination: str
+) -> None:
+    if destination == "exactly_once":
+        factory = _not_completing(DuckDbExactlyOnceClient, exactly_once.duckdb)
+    else:
+        factory = _not_completing(DuckDbClient, dlt.destinations.duckdb)
+    pipeline = _pipeline(tmp_path, factory(str(tmp_path / "x.duckdb"), destination_name="duckdb"))
+    with pytest.raises(PipelineStepFailed, match="CompletionFails"):
+        pipeline.run(
+            ITEMS,
+            table_name="items",
+            write_disposition="merge",
+            primary_key="id",
+            loader_file_format=file_format,  # type: ignore[arg-type]
+        )
+    (load_id,) = pipeline.list_normalized_load_packages()
+    assert _staged(pipeline, "items__tags") == 12
+    _run_every_copy_job_again(pipeline, load_id)
+    # dlt's own job inserts its file again (the control); the exactly-once one does not
+    once = destination == "exactly_once"
+    assert _staged(pipeline, "items__tags") == (12 if once else 24)
+    assert _staged(pipeline, "items") == (4 if once else 8)
+    assert len(rows(pipeline, "_dlt_pipeline_state")) == (1 if once else 2)
+
+
+def test_the_records_go_with_the_completed_load(tmp_path: Path) -> None:
+    pipeline = make_pipeline(
+        destination=dlt.destinations.duckdb(str(tmp_path / "x.duckdb")),
+        pipeline_name="records",
+        pipelines_dir=str(tmp_path / "pipelines"),
+        progress="log",
+    )
+    pipeline.run(ITEMS, table_name="items", write_disposition="merge", primary_key="id")
+    pipeline.run(ITEMS[:2], table_name="items", write_disposition="merge", primary_key="id")
+    assert rows(pipeline, "_pixlee_load_jobs") == []
+    loads = [r["load_id"] for r in rows(pipeline, "_dlt_loads")]
+    assert len(loads) == len(set(loads)) == 2
+
+
+def test_a_completion_run_again_records_the_load_once(tmp_path: Path) -> None:
+    pipeline = make_pipeline(
+        destination=dlt.destinations.duckdb(str(tmp_path / "x.duckdb")),
+        pipeline_name="complete",
+        pipelines_dir=str(tmp_path / "pipelines"),
+        progress="log",
+    )
+    info = pipeline.run(ITEMS, table_name="items")
+    with pipeline.destination_client() as client:
+        client.complete_load(info.loads_ids[0])  # as dlt does when a kill came after it
+    assert [r["load_id"] for r in rows(pipeline, "_dlt_loads")] == info.loads_ids
+
+
+def test_duckdb_and_postgres_get_their_exactly_once_variant(tmp_path: Path) -> None:
+    path = str(tmp_path / "x.duckdb")
+    upgraded = exactly_once_variant(dlt.destinations.duckdb(path, create_indexes=True))
+    assert isinstance(upgraded, exactly_once.duckdb)
+    assert upgraded.config_params["credentials"] == path
+    assert upgraded.config_params["create_indexes"] is True
+    assert upgraded.destination_name == "duckdb"  # [destination.duckdb] config still applies
+    assert isinstance(exactly_once_variant("postgres"), exactly_once.postgres)
+    assert exactly_once_variant("postgres").destination_name == "postgres"
+    lake = dlt.destinations.filesystem("file:///tmp/lake")
+    assert exactly_once_variant(lake) is lake
+    assert exactly_once_variant("bigquery") == "bigquery"
+
+
+def test_a_later_process_finds_the_destination_by_its_reference(tmp_path: Path) -> None:
+    """dlt keeps the destination type in the pipeline's state; `dlt.pipeline(name)` without a
+    destination (the dashboard, notebooks) must resolve it again."""
+    path = str(tmp_path / "x.duckdb")
+    pipeline = _pipeline(tmp_path, exactly_once.duckdb(path), "by_reference")
+    pipeline.run(ITEMS, table_name="items")
+    again = dlt.pipeline("by_reference", pipelines_dir=str(tmp_path / "pipelines"))
+    assert type(again.destination) is exactly_once.duckdb
+    assert again.destination.destination_type == "pixlee.pipeline.exactly_once.duckdb"
+    by_name = dlt.pipeline(
+        "by_name",
+        destination="pixlee.pipeline.exactly_once.duckdb",
+        pipelines_dir=str(tmp_path / "pipelines"),
+    )
+    assert type(by_name.destination) is exactly_once.duckdb
