@@ -89,12 +89,15 @@ def test_a_database_held_by_another_process_names_the_lock(
 
 
 def test_ctrl_c_exits_130_and_says_to_rerun(tmp_path: Path) -> None:
-    config = SimulatorConfig(albums=2, media_per_album=400, seed=5, latency_ms=300)
+    # one request at a time, 1 s each: extraction lasts ~8 s, so the signal lands in it even
+    # on a loaded machine (after it, dlt defers a first Ctrl-C until normalize/load finish)
+    config = SimulatorConfig(albums=2, media_per_album=400, seed=5, latency_ms=1000)
     with Simulator(config) as sim:
         env = _env(
             tmp_path,
             SOURCES__PIXLEE_SOURCE__API_KEY=sim.config.api_key,
             SOURCES__PIXLEE_SOURCE__BASE_URL=sim.base_url,
+            SOURCES__PIXLEE_SOURCE__MAX_IN_FLIGHT="1",
         )
         proc = subprocess.Popen(
             [PIXLEE, "run", "--progress", "log"],
