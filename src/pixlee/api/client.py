@@ -19,6 +19,7 @@ import dataclasses
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from functools import partial
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
 from pixlee.api.concurrency import DEFAULT_MAX_IN_FLIGHT, LazyExecutor
@@ -138,22 +139,16 @@ class PixleeClient:
         self.per_page = _checked_range("per_page", per_page, 1, 1000)
         self.max_in_flight = _checked_range("max_in_flight", max_in_flight, 1, 10_000)
         self.unique_id = unique_id if unique_id is not None else int(time.time() * 1000)
-        # a SQLite file or Redis URL shared by every pipeline on this key; None paces per process
-        self.rate_limit_backend = settings.rate_limit_backend
+        self.rate_limit_backend = settings.rate_limit_backend  # shared budget (None: per process)
         backend, write_key = self.rate_limit_backend, settings.private_api_key or self.api_key
-        timing: dict[str, Any] = {"clock": clock, "sleep": sleep}  # every wait, virtual in tests
-        margin = rate_limit_safety_margin  # room left for what the pacer cannot see
-        read, write = rate_limit_per_minute, write_rate_limit_per_minute
+        margin = rate_limit_safety_margin  # every wait through `clock`/`sleep`: virtual in tests
+        pacer = partial(make_pacer, clock=clock, sleep=sleep, safety_margin=margin)
         self.transport = PixleeSession(
             self.base_url,
-            read_pacer=make_pacer(
-                read, "get", backend, self.api_key, safety_margin=margin, **timing
-            ),
-            write_pacer=make_pacer(
-                write, "write", backend, write_key, safety_margin=margin, **timing
-            ),
+            read_pacer=pacer(rate_limit_per_minute, "get", backend, self.api_key),
+            write_pacer=pacer(write_rate_limit_per_minute, "write", backend, write_key),
             # 429s slow reads below the pacer's rate when another consumer shares the key
-            read_throttle=AdaptiveThrottle(**timing),
+            read_throttle=AdaptiveThrottle(clock=clock, sleep=sleep),
             retry=retry or RetryPolicy(),
             bounds=_bounds(bounds or Bounds(), settings),
             max_in_flight=self.max_in_flight,
