@@ -88,6 +88,10 @@ def test_a_database_held_by_another_process_names_the_lock(
     assert f"PID {holder.pid}" in line
 
 
+def _sigint_as_in_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_exits_130_and_says_to_rerun(tmp_path: Path) -> None:
     # one request at a time, 1 s each: extraction lasts ~8 s, so the signal lands in it even
     # on a loaded machine (after it, dlt defers a first Ctrl-C until normalize/load finish)
@@ -106,6 +110,9 @@ def test_ctrl_c_exits_130_and_says_to_rerun(tmp_path: Path) -> None:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            # as from a terminal: a test run started in the background (`make test &`, CI)
+            # ignores SIGINT, and a child inherits an ignored signal across exec
+            preexec_fn=_sigint_as_in_a_terminal,
         )
         deadline = time.monotonic() + 60
         while sim.stats.count(method="GET") < 2 and time.monotonic() < deadline:
