@@ -11,21 +11,11 @@ from __future__ import annotations
 
 from dlt.pipeline.pipeline import Pipeline
 
-# the figures shown per materialization, in this order (the `_pixlee_runs` columns)
-COUNTERS = (
-    "requests",
-    "retries",
-    "rate_limited",
-    "waited_on_429_seconds",
-    "albums_full",
-    "albums_incremental",
-    "albums_incomplete",
-    "items_read",
-    "media_new",
-    "media_updated",
-    "media_removed",
-    "rejected",
-)
+from pixlee.source.metrics import RUN_COUNTERS
+
+# the figures shown per materialization, in this order: the requests', then the run's own
+# (the `_pixlee_runs` columns)
+COUNTERS = ("requests", "retries", "rate_limited", "waited_on_429_seconds", *RUN_COUNTERS)
 
 
 def run_counters(pipeline: Pipeline) -> dict[str, float]:
