@@ -12,21 +12,10 @@ from datetime import datetime
 from typing import Any
 
 from pixlee.api.client import RequestStats
+from pixlee.source.settings import INTERNAL_RUN_COUNTERS, RUN_COLUMN_COUNTERS
 
-# counters of `_pixlee_runs` (and of the resource metrics), in column order
-RUN_COUNTERS = (
-    "albums_full",
-    "albums_incremental",
-    "albums_incomplete",
-    "items_read",
-    "media_new",
-    "media_updated",
-    "media_unchanged",
-    "media_removed",
-    "rejected",
-    "found_by_lookup",
-    "head_rechecks",
-)
+# counters of the run (resource metrics); `_pixlee_runs` has all but the internal ones
+RUN_COUNTERS = (*RUN_COLUMN_COUNTERS, *INTERNAL_RUN_COUNTERS)
 # media_new/updated/unchanged need the loaded rows' versions; unknown without a SQL destination
 VERSION_COUNTERS = ("media_new", "media_updated", "media_unchanged")
 
@@ -105,7 +94,7 @@ class RunMetrics:
     ) -> dict[str, Any]:
         """The `_pixlee_runs` row."""
         figures = self.figures(requests)
-        for internal in ("found_by_lookup", "head_rechecks"):
+        for internal in INTERNAL_RUN_COUNTERS:
             figures.pop(internal)
         return {
             "load_id": load_id,

@@ -79,6 +79,21 @@ CATEGORIES_HINTS: dict[str, Any] = {
     "columns": required("bigint", "id"),
 }
 
+# The counters of a run, in `_pixlee_runs` column order: the requests', then the run's own;
+# the internal ones are counted (summary, resource metrics) but are not columns.
+REQUEST_COUNTERS = ("requests", "retries", "rate_limited")
+RUN_COLUMN_COUNTERS = (
+    "albums_full",
+    "albums_incremental",
+    "albums_incomplete",
+    "items_read",
+    "media_new",
+    "media_updated",
+    "media_unchanged",
+    "media_removed",
+    "rejected",
+)
+INTERNAL_RUN_COUNTERS = ("found_by_lookup", "head_rechecks")
 # One row per run: what it read and did (the report, Dagster and `pixlee run` read it).
 RUNS_HINTS: dict[str, Any] = {
     "primary_key": "load_id",
@@ -86,21 +101,7 @@ RUNS_HINTS: dict[str, Any] = {
     "columns": {
         **required("text", "load_id"),
         **typed("timestamp", "started_at", "finished_at"),
-        **typed(
-            "bigint",
-            "requests",
-            "retries",
-            "rate_limited",
-            "albums_full",
-            "albums_incremental",
-            "albums_incomplete",
-            "items_read",
-            "media_new",
-            "media_updated",
-            "media_unchanged",
-            "media_removed",
-            "rejected",
-        ),
+        **typed("bigint", *REQUEST_COUNTERS, *RUN_COLUMN_COUNTERS),
         **typed("double", "waited_on_429_seconds"),
         **typed("json", "not_found", "incomplete"),
     },
