@@ -94,11 +94,11 @@ def _killed(plan: dict[str, Any], wall_seconds: float | None = None) -> bool:
 
 
 def _calibrated(plan: dict[str, Any]) -> tuple[float, dict[str, int]]:
-    """One uninterrupted run: its seconds, dlt's progress updates per step, jobs committed."""
-    started = time.monotonic()
+    """One uninterrupted run: the seconds it took in the child (a cold forkserver's imports
+    are not part of it), dlt's progress updates per step, jobs committed."""
     killed, counts = run_child({**plan, "count": True})
     assert not killed and counts is not None
-    return time.monotonic() - started, counts
+    return counts.pop("seconds"), counts
 
 
 def _pipeline(place: Place, factory: Any = exactly_once.duckdb) -> Pipeline:
@@ -147,18 +147,19 @@ def _kill_points(
         {"at": ["Load", rng.randint(1, counts["Load"])]},
         {"commit": rng.randint(1, counts["jobs"])},
         {"complete": True},
-        {"wall": rng.uniform(0.3, 0.9) * seconds},
+        {"wall": rng.uniform(0.3, 0.8) * seconds},
     ]
     return points if EVERY_KILL_POINT else [points[i] for i in lean]
 
 
-def _trial(place: Place, sim: Simulator, kill: dict[str, Any], reconcile: str) -> bool:
-    """One kill, then one (incremental) rerun in this process: the truth, no row twice."""
+def _trial(place: Place, sim: Simulator, kill: dict[str, Any], reconcile: str) -> str | None:
+    """One kill, then one (incremental) rerun in this process: the truth, no row twice.
+    Returns the kill point if the run ended before it (a kill that did not land)."""
     wall = kill.pop("wall", None)
     killed = _killed(_plan(place, sim, reconcile=reconcile, **kill), wall)
     pipeline = _rerun(place, sim)
     assert_truth(pipeline, sim, sim.skus()[:2])
-    return killed
+    return None if killed else f"{reconcile}: {kill or {'wall': round(wall or 0, 2)}}"
 
 
 @pytest.fixture()
@@ -177,15 +178,18 @@ def test_kills_in_a_first_and_a_merge_load_then_one_rerun_equals_truth(
     sim, rng = crash_sim, random.Random(SEED)
     place, loaded = Place(tmp_path / "run"), Place(tmp_path / "loaded")
     seconds, counts = _calibrated(_plan(loaded, sim))  # an uninterrupted first load
-    kills = trials = 0
+    missed, trials = [], 0
     for kill in _kill_points(rng, seconds, counts, lean=(0, 4)):
         shutil.rmtree(place.root, ignore_errors=True)
-        kills, trials = kills + _trial(place, sim, kill, "1d"), trials + 1
+        missed.append(_trial(place, sim, kill, "1d"))
+        trials += 1
     for trial, kill in enumerate(_kill_points(rng, seconds, counts, lean=(2, 5))):
         loaded.copy_to(place)
         _add_media(sim, trial)
-        kills, trials = kills + _trial(place, sim, kill, "always"), trials + 1
-    assert kills >= trials - 1, f"only {kills} of the {trials} seeded kills landed"
+        missed.append(_trial(place, sim, kill, "always"))
+        trials += 1
+    missed = [point for point in missed if point]
+    assert len(missed) <= 1, f"{len(missed)} of {trials} seeded kills did not land: {missed}"
     # new content arrives, and the run after is incremental: one page per album
     album = next(a["id"] for a in sim.truth_albums() if a["album_type"] == "standard")
     sim.world.add_media(album, count=2)

@@ -9,8 +9,9 @@ simulator and one kill point:
 - `{"after_table": "media__products"}`: right after the copy job of that table committed,
   before dlt records it (`"after_table": "media.sql"`: its merge job);
 - `{"complete": true}`: right after the package's completion committed (`_dlt_loads`);
-- `{"count": true}`: no kill; print how many progress updates each step made and how many
-  jobs committed (`COUNTS {...}`), for the parent to draw kill points from;
+- `{"count": true}`: no kill; write how many progress updates each step made, how many jobs
+  committed and how many seconds the run took in the child (without the fork, so that a cold
+  forkserver does not stretch it), for the parent to draw kill points from;
 - nothing: no kill (the parent may kill it at a moment of its own).
 `"destination": "dlt"` uses dlt's own DuckDB/Postgres client instead of the exactly-once one
 (the control that shows the kill lands in the window).
@@ -30,6 +31,7 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +142,7 @@ def destination(plan: dict[str, Any]) -> Any:
 
 
 def main(plan: dict[str, Any]) -> None:
+    started = time.monotonic()
     pipeline = make_pipeline(
         destination=destination(plan),
         dataset_name=plan.get("dataset", "pixlee_data"),
@@ -159,7 +162,8 @@ def main(plan: dict[str, Any]) -> None:
     )
     run_source(pipeline, source)
     if plan.get("count"):
-        counts = json.dumps({**collector.counts, "jobs": _committed})
+        seconds = time.monotonic() - started
+        counts = json.dumps({**collector.counts, "jobs": _committed, "seconds": seconds})
         Path(plan["counts_file"]).write_text(counts, encoding="utf-8")
 
 
