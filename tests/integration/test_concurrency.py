@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from dlt.pipeline.pipeline import Pipeline
 
 from pixlee import pixlee_source
@@ -88,6 +89,7 @@ def test_concurrent_runs_under_faults_equal_the_truth(sim: Simulator, pipeline: 
     _assert_equals_truth(pipeline, sim)
 
 
+@pytest.mark.paced
 def test_a_second_consumer_on_the_key_slows_us_down_without_a_storm_of_429s(
     pipeline: Pipeline,
 ) -> None:

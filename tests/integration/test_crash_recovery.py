@@ -25,7 +25,6 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path

@@ -437,6 +437,7 @@ def _start_workers(
     return procs
 
 
+@pytest.mark.paced
 @pytest.mark.timeout(300)
 def test_two_runs_on_one_key_share_its_budget_and_load_one_dataset(
     scaled_sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, quick_dlt: None

@@ -19,6 +19,8 @@ from pixlee.api.pacing import make_pacer
 from tests.support.rate_limited_server import Catalogue, rate_limited_server
 from tests.support.rate_windows import WINDOW_KINDS, make_window, most_in_any_window
 
+pytestmark = pytest.mark.paced
+
 WINDOW_SECONDS = 6.0
 LIMIT_PER_WINDOW = 60
 PER_MINUTE = int(LIMIT_PER_WINDOW * 60 / WINDOW_SECONDS)

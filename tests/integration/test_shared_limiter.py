@@ -168,12 +168,14 @@ def _assert_shared_budget_held(summary: dict[str, Any]) -> None:
     assert min(summary["per_worker"]) >= 0.05 * sum(summary["per_worker"]), summary
 
 
+@pytest.mark.paced
 @pytest.mark.timeout(300)
 def test_four_processes_share_the_budget_through_sqlite(tmp_path: Path) -> None:
     backend = f"sqlite:///{tmp_path / 'limits.sqlite'}"
     _assert_shared_budget_held(_run_workers(backend, tmp_path))
 
 
+@pytest.mark.paced
 @pytest.mark.timeout(300)
 def test_four_processes_share_the_budget_through_redis(redis_url: str, tmp_path: Path) -> None:
     import redis
@@ -244,6 +246,7 @@ def test_pacers_on_one_backend_draw_from_one_budget(
             pacer.close()
 
 
+@pytest.mark.paced
 @pytest.mark.parametrize("kind", ["sqlite", "redis"])
 def test_pacers_on_one_backend_hold_the_plan_together_in_virtual_time(
     kind: str, tmp_path: Path, request: pytest.FixtureRequest
