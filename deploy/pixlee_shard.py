@@ -31,11 +31,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from pixlee.orchestration.dataset_lock import loads_take_turns
-from pixlee.orchestration.load_retry import load_retried_in_place
 from pixlee.orchestration.loads import (
     CATALOG_RESOURCES,
     SHARD_RESOURCES,
+    SHARED_DATASET_LOADS,
     Load,
     list_album_ids,
     shard_pipeline_name,
@@ -81,8 +80,7 @@ def run(
     source = load.source(pipeline)
     if source is None:
         return f"{load.pipeline_name}: no album in this shard, nothing to load"
-    with loads_take_turns(pipeline), load_retried_in_place(pipeline):
-        return run_source(pipeline, source)
+    return run_source(pipeline, source, around_load=SHARED_DATASET_LOADS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

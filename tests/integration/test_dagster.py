@@ -650,7 +650,7 @@ def _pending_pipeline(tmp_path: Path, rows: list[dict[str, Any]]) -> Any:
 def test_a_load_that_fails_while_pending_is_loaded_again_without_extracting(
     tmp_path: Path,
 ) -> None:
-    from pixlee.orchestration.load_retry import load_retried_in_place
+    from pixlee.orchestration.load_retry import retried_while_pending
 
     pipeline = _pending_pipeline(tmp_path, [{"id": 2}])
     # another process holds the DuckDB file (a notebook, a second writer) until the first wait
@@ -669,19 +669,17 @@ def test_a_load_that_fails_while_pending_is_loaded_again_without_extracting(
         holder.stdin.close()
         holder.wait(timeout=30)
 
-    with load_retried_in_place(pipeline, sleep=release):
-        info = pipeline.load()
+    info = retried_while_pending(pipeline, pipeline.load, sleep=release)
     assert waits == [2.0]
     assert not info.has_failed_jobs and not pipeline.has_pending_data
     with duckdb.connect(database, read_only=True) as con:
         assert con.execute("SELECT id FROM d.t ORDER BY id").fetchall() == [(1,), (2,)]
-    assert "load" not in vars(pipeline)  # the wrapper is gone after the block
 
 
 def test_a_load_that_keeps_failing_is_retried_a_bounded_number_of_times(tmp_path: Path) -> None:
     from dlt.pipeline.exceptions import PipelineStepFailed
 
-    from pixlee.orchestration.load_retry import load_retried_in_place
+    from pixlee.orchestration.load_retry import retried_while_pending
 
     pipeline = _pending_pipeline(tmp_path, [{"id": -5}])
     with duckdb.connect(str(tmp_path / "retry.duckdb")) as con:  # a row the table refuses
@@ -691,8 +689,8 @@ def test_a_load_that_keeps_failing_is_retried_a_bounded_number_of_times(tmp_path
             "_dlt_id VARCHAR NOT NULL UNIQUE)"
         )
     waits: list[float] = []
-    with pytest.raises(PipelineStepFailed), load_retried_in_place(pipeline, sleep=waits.append):
-        pipeline.load()
+    with pytest.raises(PipelineStepFailed):
+        retried_while_pending(pipeline, pipeline.load, sleep=waits.append)
     assert waits == [2.0, 4.0]  # three attempts, then the failure is the step's
     assert pipeline.has_pending_data  # nothing was dropped: the next run loads it
 
@@ -704,7 +702,7 @@ def test_loads_into_one_postgres_dataset_wait_for_each_other(tmp_path: Path) -> 
 
     import psycopg2
 
-    from pixlee.orchestration.dataset_lock import loads_take_turns, lock_key
+    from pixlee.orchestration.dataset_lock import load_in_turn, lock_key
     from tests.destinations.services import POSTGRES_URL, require
 
     url = require("PostgreSQL", POSTGRES_URL, "postgresql")
@@ -727,8 +725,7 @@ def test_loads_into_one_postgres_dataset_wait_for_each_other(tmp_path: Path) -> 
 
         def load() -> None:
             try:
-                with loads_take_turns(pipeline):
-                    pipeline.load()
+                load_in_turn(pipeline, pipeline.load)
             except BaseException as exc:  # reported by the test thread
                 errors.append(exc)
 

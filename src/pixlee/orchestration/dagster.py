@@ -48,9 +48,7 @@ from typing import Any
 
 from dlt.extract.source import DltSource
 
-from pixlee.orchestration.dataset_lock import loads_take_turns
-from pixlee.orchestration.load_retry import load_retried_in_place
-from pixlee.orchestration.loads import Load, plan, resolve_destination
+from pixlee.orchestration.loads import SHARED_DATASET_LOADS, Load, plan, resolve_destination
 from pixlee.orchestration.run_metrics import run_counters
 from pixlee.orchestration.settings import OrchestrationSettings, read_settings
 from pixlee.pipeline import run_source
@@ -160,8 +158,7 @@ def _run(
     source = source.with_resources(*(resource.name for resource in resources.values()))
     # as dagster-dlt does: a step may run on any machine, the state comes from the destination
     pipeline.drop()
-    with loads_take_turns(pipeline), load_retried_in_place(pipeline):
-        load_info = run_source(pipeline, source)
+    load_info = run_source(pipeline, source, around_load=SHARED_DATASET_LOADS)
     load_info.raise_on_failed_jobs()
     counters = run_counters(pipeline) if load.kind != "categories" else {}
     row_counts = _row_counts(pipeline)

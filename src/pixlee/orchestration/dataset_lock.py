@@ -7,7 +7,8 @@ COMMITTED, no unique constraint) each delete what was committed before either be
 insert: the product is there twice (seen in `tests/integration/test_dagster.py`). Two shards
 creating one table at once fail the same way (dlt creates data tables without `IF NOT EXISTS`).
 
-So on Postgres every load step of these pipelines holds a session advisory lock named after the
+So on Postgres every load step of these pipelines (`load_in_turn`, an `around_load` of
+`pixlee.pipeline.run_source`) holds a session advisory lock named after the
 dataset: loads into one dataset run one after another, across processes and hosts, while
 extraction (the long part, paced by the API) still runs in parallel. The lock belongs to its
 connection: a process killed mid-load never leaves it held.
@@ -22,10 +23,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Callable
 
+from dlt.common.pipeline import LoadInfo
 from dlt.pipeline.pipeline import Pipeline
 
 logger = logging.getLogger(__name__)
@@ -39,34 +39,20 @@ def lock_key(dataset_name: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-@contextmanager
-def loads_take_turns(pipeline: Pipeline) -> Iterator[None]:
-    """Within the block, each `pipeline.load` into a Postgres dataset first takes the dataset's
-    lock (waiting for another load to finish); a no-op for other destinations."""
+def load_in_turn(pipeline: Pipeline, load_step: Callable[[], LoadInfo]) -> LoadInfo:
+    """Run `load_step` (a load of `pipeline`) once the dataset's lock is taken, waiting for
+    another load to finish; on other destinations, just run it. An `around_load` of
+    `pixlee.pipeline.run_source`."""
     destination = pipeline.destination
     if destination is None or destination.destination_type != POSTGRES:
-        yield
-        return
-    had_own = "load" in vars(pipeline)
-    load: Callable[..., Any] = pipeline.load
+        return load_step()
     key = lock_key(pipeline.dataset_name)
-
-    def load_in_turn(*args: Any, **kwargs: Any) -> Any:
-        with pipeline.sql_client() as client:
-            taken = client.execute_sql("SELECT pg_try_advisory_lock(%s)", key) or [[False]]
-            if not taken[0][0]:
-                logger.info("waiting for another load into %s to finish", pipeline.dataset_name)
-                client.execute_sql("SELECT pg_advisory_lock(%s)", key)
-            try:
-                return load(*args, **kwargs)
-            finally:
-                client.execute_sql("SELECT pg_advisory_unlock(%s)", key)
-
-    pipeline.load = load_in_turn  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        if had_own:
-            pipeline.load = load  # type: ignore[method-assign]
-        else:
-            vars(pipeline).pop("load", None)
+    with pipeline.sql_client() as client:
+        taken = client.execute_sql("SELECT pg_try_advisory_lock(%s)", key) or [[False]]
+        if not taken[0][0]:
+            logger.info("waiting for another load into %s to finish", pipeline.dataset_name)
+            client.execute_sql("SELECT pg_advisory_lock(%s)", key)
+        try:
+            return load_step()
+        finally:
+            client.execute_sql("SELECT pg_advisory_unlock(%s)", key)

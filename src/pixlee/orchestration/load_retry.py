@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Callable
 
+from dlt.common.pipeline import LoadInfo
 from dlt.pipeline.pipeline import Pipeline
 
 from pixlee.api.redaction import redact
@@ -31,46 +30,33 @@ LOAD_ATTEMPTS = 3
 FIRST_DELAY_SECONDS = 2.0
 
 
-@contextmanager
-def load_retried_in_place(
+def retried_while_pending(
     pipeline: Pipeline,
+    load_step: Callable[[], LoadInfo],
     attempts: int = LOAD_ATTEMPTS,
     first_delay: float = FIRST_DELAY_SECONDS,
     sleep: Callable[[float], None] = time.sleep,
-) -> Iterator[None]:
-    """Within the block, `pipeline.load` (also the one `pipeline.run` makes) tries up to
-    `attempts` times while its package stays pending, waiting `first_delay`, then twice that…
-
-    Enter it after `duckdb_open_while_loading` so that a retry also opens the file again."""
-    had_own = "load" in vars(pipeline)  # another wrapper (pixlee.pipeline.duckdb_load) is on
-    load: Callable[..., Any] = pipeline.load
-
-    def load_while_pending(*args: Any, **kwargs: Any) -> Any:
-        attempt = 1
-        while True:
-            try:
-                return load(*args, **kwargs)
-            except Exception as exc:  # dlt's PipelineStepFailed, or DuckDB's lock (duckdb_load)
-                if attempt >= attempts or not pipeline.has_pending_data:
-                    raise
-                wait = first_delay * 2 ** (attempt - 1)
-                attempt += 1
-                logger.warning(
-                    "pipeline %s: the load failed and its package is still pending; loading it "
-                    "again in %.1fs (attempt %d of %d): %s",
-                    pipeline.pipeline_name,
-                    wait,
-                    attempt,
-                    attempts,
-                    redact(str(getattr(exc, "exception", None) or exc))[:500],
-                )
-                sleep(wait)
-
-    pipeline.load = load_while_pending  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        if had_own:
-            pipeline.load = load  # type: ignore[method-assign]
-        else:  # an inner wrapper may have removed ours already on its way out
-            vars(pipeline).pop("load", None)
+) -> LoadInfo:
+    """Run `load_step` (a load of `pipeline`) up to `attempts` times while its package stays
+    pending, waiting `first_delay`, then twice that… An `around_load` of
+    `pixlee.pipeline.run_source`: outside the step's DuckDB hold, so a retry opens the file
+    again."""
+    attempt = 1
+    while True:
+        try:
+            return load_step()
+        except Exception as exc:  # dlt's PipelineStepFailed, or DuckDB's lock (duckdb_load)
+            if attempt >= attempts or not pipeline.has_pending_data:
+                raise
+            wait = first_delay * 2 ** (attempt - 1)
+            attempt += 1
+            logger.warning(
+                "pipeline %s: the load failed and its package is still pending; loading it "
+                "again in %.1fs (attempt %d of %d): %s",
+                pipeline.pipeline_name,
+                wait,
+                attempt,
+                attempts,
+                redact(str(getattr(exc, "exception", None) or exc))[:500],
+            )
+            sleep(wait)

@@ -32,8 +32,10 @@ from dlt.extract.source import DltSource
 from dlt.pipeline.pipeline import Pipeline
 
 from pixlee.orchestration.categories import categories_source, category_rows
+from pixlee.orchestration.dataset_lock import load_in_turn
+from pixlee.orchestration.load_retry import retried_while_pending
 from pixlee.orchestration.settings import Account, OrchestrationSettings
-from pixlee.pipeline import DUCKDB_FILE, make_pipeline
+from pixlee.pipeline import DUCKDB_FILE, AroundLoad, make_pipeline
 from pixlee.pipeline.local_files import absolute_database, claim_for_this_folder
 from pixlee.source import pixlee_source
 from pixlee.source.settings import ALBUM_SCANS, REJECTED, RUNS
@@ -46,6 +48,12 @@ CATEGORY_RESOURCES = ("categories",)
 LoadKind = Literal["catalog", "shard", "categories"]
 # the definitions' stand-in sources are never run; this only satisfies the key check
 BLUEPRINT_API_KEY = "not-a-key-definitions-only"
+
+
+# around each load of a shard, the catalog or the categories (`run_source(around_load=…)`): a
+# pending package loaded again in place when its load fails, each attempt in turn with the
+# other loads into the same dataset
+SHARED_DATASET_LOADS: tuple[AroundLoad, ...] = (retried_while_pending, load_in_turn)
 
 
 def shard_of(album_id: int, shards: int) -> int:

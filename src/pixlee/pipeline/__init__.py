@@ -19,10 +19,16 @@ from dlt.pipeline.pipeline import Pipeline
 from pixlee.defaults import DATASET_NAME, DUCKDB_FILE, PIPELINE_NAME, PROGRESS_CHOICES
 from pixlee.pipeline.exactly_once import exactly_once_variant
 from pixlee.pipeline.local_files import absolute_database, claim_for_this_folder
-from pixlee.pipeline.steps import PendingPackageError, preferred_file_format, run_source
+from pixlee.pipeline.steps import (
+    AroundLoad,
+    PendingPackageError,
+    preferred_file_format,
+    run_source,
+)
 from pixlee.pipeline.tuning import tune_process
 
 __all__ = [
+    "AroundLoad",
     "DATASET_NAME",
     "DUCKDB_FILE",
     "PIPELINE_NAME",

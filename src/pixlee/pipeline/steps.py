@@ -7,13 +7,19 @@ Explicit steps instead of `pipeline.run`, for three reasons:
 - a pending package that can never normalize says so in one line, with the command that drops
   it, instead of failing every later run with dlt's long trace;
 - the DuckDB file is held open around the load step only (`duckdb_held_open`).
+
+Callers that need more around each load step (a lock, retries in place: see
+`pixlee.orchestration`) pass `around_load`: functions of the pipeline and the load step that
+run it, outermost first. The pipeline object itself is never modified.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
+from functools import partial
 from typing import Any
 
 from dlt.common.pipeline import LoadInfo
@@ -29,6 +35,11 @@ logger = logging.getLogger(__name__)
 
 # normalize worker processes: one per core, up to 4 (files are spread over them)
 NORMALIZE_WORKERS = max(1, min(4, os.cpu_count() or 1))
+
+
+LoadStep = Callable[[], LoadInfo]
+# runs the load step given (once or more) and returns its LoadInfo; raises what it raises
+AroundLoad = Callable[[Pipeline, LoadStep], LoadInfo]
 
 
 class PendingPackageError(PixleeError):
@@ -51,6 +62,7 @@ def run_source(
     tuned: bool = False,
     normalize_workers: int | None = None,
     load_workers: int | None = None,
+    around_load: Sequence[AroundLoad] = (),
     **extract_kwargs: Any,
 ) -> LoadInfo:
     """Run `source` into `pipeline`, through parquet where the destination loads it.
@@ -59,6 +71,7 @@ def run_source(
     `tuned` applies the process-wide tunings of `pixlee.pipeline.tuning` (malloc arenas, GC
     thresholds while extracting, freed memory returned before the load): only for a process
     that runs nothing else (the pipeline script, `pixlee run`).
+    `around_load` wraps each load step (a pending package's too), outermost first.
     `extract_kwargs` go to `pipeline.extract` (e.g. `table_format="delta"`).
     """
     dlt_compat.install()
@@ -69,7 +82,7 @@ def run_source(
         pipeline.abort_packages()
         extract_kwargs.setdefault("refresh", "drop_sources")
     else:
-        _finish_pending(pipeline, normalize_workers, load_workers)
+        _finish_pending(pipeline, normalize_workers, load_workers, around_load)
     file_format = preferred_file_format(pipeline)
     if file_format:
         extract_kwargs.setdefault("loader_file_format", file_format)
@@ -78,11 +91,21 @@ def run_source(
     if tuned:
         release_freed_memory()  # what extraction freed, for DuckDB's load to use instead
     pipeline.normalize(workers=normalize_workers or NORMALIZE_WORKERS)
-    return load(pipeline, load_workers)
+    return load(pipeline, load_workers, around_load)
 
 
-def load(pipeline: Pipeline, workers: int | None = None) -> LoadInfo:
-    """dlt's load step, with a local DuckDB file held open around it."""
+def load(
+    pipeline: Pipeline, workers: int | None = None, around_load: Sequence[AroundLoad] = ()
+) -> LoadInfo:
+    """dlt's load step, with a local DuckDB file held open around it, inside `around_load`
+    (outermost first: a retry around it opens the file again)."""
+    step: LoadStep = partial(_load_step, pipeline, workers)
+    for around in reversed(around_load):
+        step = partial(around, pipeline, step)
+    return step()
+
+
+def _load_step(pipeline: Pipeline, workers: int | None) -> LoadInfo:
     with duckdb_held_open(pipeline) as held:
         options: dict[str, Any] = {}
         if workers is not None:
@@ -106,7 +129,10 @@ def _sync_destination(pipeline: Pipeline) -> None:
 
 
 def _finish_pending(
-    pipeline: Pipeline, normalize_workers: int | None, load_workers: int | None
+    pipeline: Pipeline,
+    normalize_workers: int | None,
+    load_workers: int | None,
+    around_load: Sequence[AroundLoad],
 ) -> None:
     """Normalize and load what an interrupted run left, before extracting anything new."""
     if not pipeline.has_pending_data:
@@ -117,7 +143,7 @@ def _finish_pending(
         except PipelineStepFailed as exc:
             raise _pending_package_error(pipeline, exc) from exc
     if pipeline.list_normalized_load_packages():
-        load(pipeline, load_workers)
+        load(pipeline, load_workers, around_load)
 
 
 def _pending_package_error(pipeline: Pipeline, exc: PipelineStepFailed) -> PendingPackageError:

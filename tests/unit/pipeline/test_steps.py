@@ -84,6 +84,45 @@ def test_the_database_is_free_while_extracting_and_held_while_loading(
     assert [r["id"] for r in rows(pipeline, "numbers", "id")] == [0, 1, 2]
 
 
+def test_around_load_wraps_each_load_step_outermost_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pending package's load and the new one, each inside every `around_load`, in order,
+    around the DuckDB hold; the pipeline object is never changed."""
+    pipeline = _pipeline(tmp_path)
+    events: list[str] = []
+    held_open = steps.duckdb_held_open
+
+    @contextmanager
+    def spy(pipeline: Pipeline) -> Iterator[bool]:
+        with held_open(pipeline) as held:
+            events.append("held")
+            yield held
+
+    monkeypatch.setattr(steps, "duckdb_held_open", spy)
+
+    def around(name: str) -> steps.AroundLoad:
+        def wrap(wrapped: Pipeline, load_step: steps.LoadStep) -> Any:
+            assert wrapped is pipeline
+            events.append(f"{name} in")
+            info = load_step()
+            events.append(f"{name} out")
+            return info
+
+        return wrap
+
+    resource = dlt.resource([{"id": 1}], name="numbers", primary_key="id")
+    run_source(pipeline, resource)  # the dataset exists (dlt wipes a pipeline that has none)
+    pipeline.extract(resource)  # a package an interrupted run left
+    pipeline.normalize()
+    events.clear()
+    info = run_source(pipeline, resource, around_load=(around("outer"), around("inner")))
+    assert not info.has_failed_jobs and not pipeline.has_pending_data
+    one_load = ["outer in", "inner in", "held", "inner out", "outer out"]
+    assert events == one_load + one_load, events  # the pending package, then the new one
+    assert "load" not in vars(pipeline)
+
+
 def test_a_package_that_can_never_normalize_is_named_with_its_fix(tmp_path: Path) -> None:
     pipeline = _pipeline(tmp_path)
 
