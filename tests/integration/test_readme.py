@@ -117,8 +117,10 @@ def test_the_readme_setup_works_as_typed(clone: Path, shared_sim: Simulator) -> 
     )  # fmt: skip
     try:
         url = _serves(dashboard)
-        page = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url],
-                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        # the URL is printed as the server starts: under load it may refuse for a moment
+        retry = ["--retry", "60", "--retry-delay", "1", "--retry-connrefused"]
+        page = subprocess.run(["curl", "-s", *retry, "-o", "/dev/null", "-w", "%{http_code}", url],
+                              capture_output=True, text=True, timeout=90)  # fmt: skip
         assert page.stdout == "200"
     finally:
         os.killpg(dashboard.pid, signal.SIGTERM)

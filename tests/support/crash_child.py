@@ -9,9 +9,9 @@ simulator and one kill point:
 - `{"after_table": "media__products"}`: right after the copy job of that table committed,
   before dlt records it (`"after_table": "media.sql"`: its merge job);
 - `{"complete": true}`: right after the package's completion committed (`_dlt_loads`);
-- `{"count": true}`: no kill; write how many progress updates each step made, how many jobs
-  committed and how many seconds the run took in the child (without the fork, so that a cold
-  forkserver does not stretch it), for the parent to draw kill points from;
+- `{"count": true}`: no kill; the parent draws kill points from the counts that a run which
+  ends writes: how many progress updates each step made, how many jobs committed and how many
+  seconds the run took in the child (without the fork: a cold forkserver does not stretch it);
 - nothing: no kill (the parent may kill it at a moment of its own).
 `"destination": "dlt"` uses dlt's own DuckDB/Postgres client instead of the exactly-once one
 (the control that shows the kill lands in the window).
@@ -161,7 +161,7 @@ def main(plan: dict[str, Any]) -> None:
         backoff_seconds=0.01,
     )
     run_source(pipeline, source)
-    if plan.get("count"):
+    if "counts_file" in plan:  # the run ended without a kill
         seconds = time.monotonic() - started
         counts = json.dumps({**collector.counts, "jobs": _committed, "seconds": seconds})
         Path(plan["counts_file"]).write_text(counts, encoding="utf-8")
@@ -170,6 +170,7 @@ def main(plan: dict[str, Any]) -> None:
 def _forked(plan: dict[str, Any], err_file: str) -> None:
     """The child's body: its own session (the parent kills the group), errors to a file."""
     os.setsid()
+    Path(plan["counts_file"]).with_name("started").touch()
     err = os.open(err_file, os.O_WRONLY | os.O_TRUNC)
     os.dup2(err, 2)
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
@@ -180,6 +181,16 @@ def _context() -> Any:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__, "pixlee.simulator"])
     return context
+
+
+def _started(child: Any, started: Path) -> None:
+    """Wait until the child runs in its own session. A forked child first imports the parent's
+    main module (~1.5 s under pytest-xdist): a kill sent before that, to a process group that
+    does not exist yet, would never land."""
+    deadline = time.monotonic() + 120
+    while not started.exists():
+        assert child.is_alive() and time.monotonic() < deadline, "the crash child never started"
+        time.sleep(0.005)
 
 
 def run_child(
@@ -196,6 +207,8 @@ def run_child(
             target=_forked, args=({**plan, "counts_file": str(counts_file)}, str(err_file))
         )
         child.start()
+        if wall_seconds is not None:  # from the run's start, not the fork's (see _started)
+            _started(child, Path(folder, "started"))
         child.join(timeout=wall_seconds if wall_seconds is not None else 300)
         if child.exitcode is None and wall_seconds is None:
             raise AssertionError(f"the crash child ran past 300 s: {plan}")
