@@ -695,9 +695,11 @@ def test_a_load_that_keeps_failing_is_retried_a_bounded_number_of_times(tmp_path
     assert pipeline.has_pending_data  # nothing was dropped: the next run loads it
 
 
-def test_loads_into_one_postgres_dataset_wait_for_each_other(tmp_path: Path) -> None:
+@pytest.mark.parametrize("factory", ["dlt", "exactly_once"])
+def test_loads_into_one_postgres_dataset_wait_for_each_other(tmp_path: Path, factory: str) -> None:
     """While another load holds the dataset's lock, a load waits (seen in `pg_locks`, not
-    timed) and merges once it is released: two merges of one product never overlap."""
+    timed) and merges once it is released: two merges of one product never overlap. Through
+    dlt's Postgres and through the exactly-once one that `make_pipeline` picks."""
     import threading
 
     import psycopg2
@@ -707,9 +709,12 @@ def test_loads_into_one_postgres_dataset_wait_for_each_other(tmp_path: Path) -> 
 
     url = require("PostgreSQL", POSTGRES_URL, "postgresql")
     dataset = f"pixlee_turns_{uuid.uuid4().hex[:8]}"
+    from pixlee.pipeline import exactly_once
+
+    postgres = dlt.destinations.postgres if factory == "dlt" else exactly_once.postgres
     pipeline = dlt.pipeline(
         "turns",
-        destination=dlt.destinations.postgres(credentials=url),
+        destination=postgres(credentials=url),
         dataset_name=dataset,
         pipelines_dir=str(tmp_path / "pipelines"),
     )

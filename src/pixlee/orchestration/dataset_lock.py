@@ -24,13 +24,13 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
+from typing import Any
 
+import dlt
 from dlt.common.pipeline import LoadInfo
 from dlt.pipeline.pipeline import Pipeline
 
 logger = logging.getLogger(__name__)
-
-POSTGRES = "dlt.destinations.postgres"
 
 
 def lock_key(dataset_name: str) -> int:
@@ -39,12 +39,17 @@ def lock_key(dataset_name: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
+def is_postgres(destination: Any) -> bool:
+    """dlt's Postgres factory or a subclass of it (`make_pipeline` loads Postgres through
+    `pixlee.pipeline.exactly_once.postgres`, whose destination type is its own)."""
+    return isinstance(destination, dlt.destinations.postgres)
+
+
 def load_in_turn(pipeline: Pipeline, load_step: Callable[[], LoadInfo]) -> LoadInfo:
     """Run `load_step` (a load of `pipeline`) once the dataset's lock is taken, waiting for
     another load to finish; on other destinations, just run it. An `around_load` of
     `pixlee.pipeline.run_source`."""
-    destination = pipeline.destination
-    if destination is None or destination.destination_type != POSTGRES:
+    if not is_postgres(pipeline.destination):
         return load_step()
     key = lock_key(pipeline.dataset_name)
     with pipeline.sql_client() as client:
