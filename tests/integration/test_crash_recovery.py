@@ -88,15 +88,15 @@ def _plan(place: Place, sim: Simulator, **kill: Any) -> dict[str, Any]:
     }
 
 
-def _killed(plan: dict[str, Any], wall_seconds: float | None = None) -> bool:
-    """Run the child until it kills itself (or the parent kills it after `wall_seconds`)."""
-    return run_child(plan, wall_seconds)[0]
+def _killed(plan: dict[str, Any]) -> bool:
+    """Run the child until it kills itself."""
+    return run_child(plan)[0]
 
 
-def _calibrated(plan: dict[str, Any]) -> tuple[float, dict[str, int]]:
+def _calibrated(plan: dict[str, Any]) -> tuple[float, dict[str, Any]]:
     """One uninterrupted run: the seconds it took in the child (a cold forkserver's imports
     are not part of it), dlt's progress updates per step, jobs committed."""
-    killed, counts = run_child({**plan, "count": True})
+    killed, counts = run_child(plan)
     assert not killed and counts is not None
     return counts.pop("seconds"), counts
 
@@ -135,7 +135,7 @@ def _add_media(sim: Simulator, trial: int) -> None:
 
 
 def _kill_points(
-    rng: random.Random, counts: dict[str, int], lean: tuple[int, ...]
+    rng: random.Random, counts: dict[str, Any], lean: tuple[int, ...]
 ) -> list[dict[str, Any]]:
     """Seeded points in each step, drawn from what an uninterrupted first load did (dlt's
     progress updates per step, jobs committed; a full-scan merge does as much and
@@ -157,13 +157,13 @@ def _killed_by_the_clock(
 ) -> bool:
     """Kill the run at `fraction` of its seconds. The machine's speed changes under other
     work (a run calibrated on a busy machine ends before its kill on an idle one): a run
-    that ended is timed, and the place reset for another try at that run's seconds."""
-    for _ in range(3):
+    that ended is timed, and the place reset for another try at that run's seconds (3 tries)."""
+    for _ in range(3):  # tries
         reset()
         killed, counts = run_child(plan, fraction * seconds)
-        if killed:
+        if killed and counts is None:
             return True
-        assert counts is not None
+        assert counts is not None  # the run ended (a kill during the exit landed too late)
         seconds = counts["seconds"]
     return False
 

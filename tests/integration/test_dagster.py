@@ -344,7 +344,8 @@ def _import_what_a_run_imports() -> None:
     both workers start reading when the parent says go."""
     import importlib
 
-    for module in ("psycopg2", "pyarrow.parquet", "dlt.destinations", "pixlee.pipeline"):
+    modules = ("psycopg2", "pyarrow.parquet", "dlt.destinations", "pixlee.pipeline")
+    for module in (*modules, "pixlee.pipeline.exactly_once_postgres"):
         importlib.import_module(module)
 
 
@@ -693,6 +694,16 @@ def test_a_load_that_keeps_failing_is_retried_a_bounded_number_of_times(tmp_path
         retried_while_pending(pipeline, pipeline.load, sleep=waits.append)
     assert waits == [2.0, 4.0]  # three attempts, then the failure is the step's
     assert pipeline.has_pending_data  # nothing was dropped: the next run loads it
+
+
+def test_shared_dataset_loads_retry_outside_the_lock() -> None:
+    """Each retry takes the dataset's lock afresh: a failed load does not hold the other shards'
+    loads through its backoff. (`run_source` applies `around_load` outermost first.)"""
+    from pixlee.orchestration.dataset_lock import load_in_turn
+    from pixlee.orchestration.load_retry import retried_while_pending
+    from pixlee.orchestration.loads import SHARED_DATASET_LOADS
+
+    assert (retried_while_pending, load_in_turn) == SHARED_DATASET_LOADS
 
 
 @pytest.mark.parametrize("factory", ["dlt", "exactly_once"])

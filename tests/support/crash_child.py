@@ -9,10 +9,10 @@ simulator and one kill point:
 - `{"after_table": "media__products"}`: right after the copy job of that table committed,
   before dlt records it (`"after_table": "media.sql"`: its merge job);
 - `{"complete": true}`: right after the package's completion committed (`_dlt_loads`);
-- `{"count": true}`: no kill; the parent draws kill points from the counts that a run which
-  ends writes: how many progress updates each step made, how many jobs committed and how many
-  seconds the run took in the child (without the fork: a cold forkserver does not stretch it);
 - nothing: no kill (the parent may kill it at a moment of its own).
+A run that ends writes its counts, from which the parent draws kill points: how many progress
+updates each step made, how many jobs committed, and how many seconds the run took in the
+child (without the fork: a cold forkserver does not stretch it).
 `"destination": "dlt"` uses dlt's own DuckDB/Postgres client instead of the exactly-once one
 (the control that shows the kill lands in the window).
 
@@ -183,19 +183,23 @@ def _context() -> Any:
     return context
 
 
-def _started(child: Any, started: Path) -> None:
+def _started(child: Any, started: Path, err_file: Path) -> None:
     """Wait until the child runs in its own session. A forked child first imports the parent's
     main module (~1.5 s under pytest-xdist): a kill sent before that, to a process group that
     does not exist yet, would never land."""
     deadline = time.monotonic() + 120
     while not started.exists():
-        assert child.is_alive() and time.monotonic() < deadline, "the crash child never started"
+        if not child.is_alive() or time.monotonic() > deadline:
+            if started.exists():
+                return
+            stderr = err_file.read_text(encoding="utf-8", errors="replace")
+            raise AssertionError(f"the crash child never started: {stderr[-3000:]}")
         time.sleep(0.005)
 
 
 def run_child(
     plan: dict[str, Any], wall_seconds: float | None = None
-) -> tuple[bool, dict[str, int] | None]:
+) -> tuple[bool, dict[str, Any] | None]:
     """Run `plan` in a child until it ends or kills itself (or, after `wall_seconds`, the
     parent kills it); then its whole process group. Returns whether it was killed, and the
     counts a `count` plan wrote. A child that failed otherwise fails the test with its stderr.
@@ -208,7 +212,7 @@ def run_child(
         )
         child.start()
         if wall_seconds is not None:  # from the run's start, not the fork's (see _started)
-            _started(child, Path(folder, "started"))
+            _started(child, Path(folder, "started"), err_file)
         child.join(timeout=wall_seconds if wall_seconds is not None else 300)
         if child.exitcode is None and wall_seconds is None:
             raise AssertionError(f"the crash child ran past 300 s: {plan}")
