@@ -81,32 +81,16 @@ def test_shards_and_catalog_together_load_the_whole_account(
     database = tmp_path / "warehouse.duckdb"
     kwargs = {"api_key": shared_sim.config.api_key, "base_url": shared_sim.base_url}
     pipelines = str(tmp_path / "pipelines")
-    for number in range(2):
-        shard.run(
-            number,
-            2,
-            dlt.destinations.duckdb(str(database)),
-            source_kwargs=kwargs,
-            pipelines_dir=pipelines,
-        )
-    skus = shared_sim.skus()[:1]
-    shard.run(
-        None,
-        2,
-        dlt.destinations.duckdb(str(database)),
-        skus=skus,
-        source_kwargs=kwargs,
-        pipelines_dir=pipelines,
-    )
 
-    shard.run(
-        None,
-        2,
-        dlt.destinations.duckdb(str(database)),
-        source_kwargs=kwargs,
-        pipelines_dir=pipelines,
-        categories=True,
-    )
+    def run(number: int | None, **options: Any) -> None:
+        destination = dlt.destinations.duckdb(str(database))
+        shard.run(number, 2, destination, source_kwargs=kwargs, pipelines_dir=pipelines, **options)
+
+    for number in range(2):
+        run(number)
+    skus = shared_sim.skus()[:1]
+    run(None, skus=skus)  # the catalog
+    run(None, categories=True)
 
     # four pipelines, four states, a staging dataset each
     assert sorted(p.name for p in Path(pipelines).iterdir()) == [

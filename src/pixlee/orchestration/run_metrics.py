@@ -12,10 +12,11 @@ from __future__ import annotations
 from dlt.pipeline.pipeline import Pipeline
 
 from pixlee.source.metrics import RUN_COUNTERS
+from pixlee.source.settings import REQUEST_COUNTERS
 
 # the figures shown per materialization, in this order: the requests', then the run's own
 # (the `_pixlee_runs` columns)
-COUNTERS = ("requests", "retries", "rate_limited", "waited_on_429_seconds", *RUN_COUNTERS)
+COUNTERS = (*REQUEST_COUNTERS, "waited_on_429_seconds", *RUN_COUNTERS)
 
 
 def run_counters(pipeline: Pipeline) -> dict[str, float]:
