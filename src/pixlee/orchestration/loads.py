@@ -179,7 +179,7 @@ class Load:
             return categories_source([])
         source: DltSource = pixlee_source(
             api_key=BLUEPRINT_API_KEY,
-            album_ids=[],
+            album_ids=None,
             skus=[],
             rate_limit_per_minute=0,
             write_rate_limit_per_minute=0,

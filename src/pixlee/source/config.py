@@ -108,6 +108,11 @@ class PixleeSourceConfiguration(BaseConfiguration):
 
 
 def normalise_album_ids(album_ids: Sequence[Any] | str | int | None) -> list[int] | None:
+    """The ids as integers, each once; None means every album.
+
+    An empty list is refused rather than read as "every album": it usually comes from a
+    filter that matched nothing, and loading the whole account instead would surprise.
+    """
     if album_ids is None:
         return None
     if isinstance(album_ids, str | int):
@@ -120,6 +125,11 @@ def normalise_album_ids(album_ids: Sequence[Any] | str | int | None) -> list[int
                 f"album_ids must be integers, got {raw!r}: e.g. album_ids = [1659473, 1659474]"
             )
         result.append(value)
+    if not result:
+        raise PixleeConfigError(
+            "album_ids is empty: list at least one album id (e.g. album_ids = [1659473]), "
+            "or leave album_ids out to load every album"
+        )
     return list(dict.fromkeys(result))
 
 
