@@ -33,13 +33,22 @@ T = TypeVar("T")
 _KEYS_SHOWN = 10
 
 
+# Reads a page's body a second way in the page thread (e.g. to columns, off the GIL): given
+# the body's bytes and the envelope decoded from them, its answer rides along as `Page.parsed`.
+BodyParser = Callable[[bytes, Mapping[str, Any]], Any]
+
+
 @dataclass(frozen=True)
 class Page:
-    """One page of a listing: its items (JSON objects), its number, and whether more follow."""
+    """One page of a listing: its items (JSON objects), its number, and whether more follow.
+
+    `parsed`: what the listing's `BodyParser` made of the body (None without one).
+    """
 
     items: list[dict[str, Any]]
     page: int
     has_next: bool
+    parsed: Any = None
 
 
 def parse_page(body: Any, *, path: str, page_no: int, data_selector: str = "data") -> Page:

@@ -21,7 +21,7 @@ import math
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
@@ -66,6 +66,8 @@ class Resolution:
     message: str = ""
     status: int | None = None
     body: dict[str, Any] | None = None  # OK: the decoded JSON object
+    # OK on a read: the body's bytes as they came (`PixleeSession.get_raw`)
+    content: Body | None = field(default=None, repr=False)
     text: str | None = None  # OK on a write whose 2xx body is not a JSON object
     retry_after: float | None = None  # a usable `Retry-After`, in seconds
     error: type[PixleeError] = PixleeResponseError  # what FAIL raises
@@ -121,7 +123,8 @@ def _success(
     in_body = status_in_body(value)
     if in_body is not None and in_body >= 400:
         return _error_in_body(what, in_body, content, side)
-    return Resolution(Action.OK, what, status=status, body=value, repaired=repaired)
+    raw = content if side == "read" else None
+    return Resolution(Action.OK, what, status=status, body=value, content=raw, repaired=repaired)
 
 
 def _not_an_envelope(

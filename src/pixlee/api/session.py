@@ -134,6 +134,21 @@ class PixleeSession:
 
     def get(self, path: str, params: Mapping[str, Any], *, page: int | None = None) -> Any:
         """GET `path`: the decoded JSON object, after pacing, retries and every bound."""
+        return self._get(path, params, page).body
+
+    def get_raw(
+        self, path: str, params: Mapping[str, Any], *, page: int | None = None
+    ) -> tuple[Any, bytes | None]:
+        """`get`, and the body's bytes the object was decoded from (for a second reader of
+        the same body, e.g. a parser to columns, that must not repeat retries or checks);
+        None for a body decoded leniently (`Resolution.repaired`), which no other reader
+        would read into the same values."""
+        resolution = self._get(path, params, page)
+        if resolution.repaired:  # decoded with U+FFFD for bad bytes: not what the bytes say
+            return resolution.body, None
+        return resolution.body, bytes(resolution.content or b"")
+
+    def _get(self, path: str, params: Mapping[str, Any], page: int | None) -> Resolution:
         what = f"GET {path}" + (f" page {page}" if page is not None else "")
         request = Outgoing("GET", path, what, params)
         resolution = self._retries.run(lambda: self._read_once(request), may_retry_read)
@@ -144,7 +159,7 @@ class PixleeSession:
                 what,
                 resolution.repaired,
             )
-        return self._raise_unless_ok(resolution, request, page, _READ_CONSEQUENCE).body
+        return self._raise_unless_ok(resolution, request, page, _READ_CONSEQUENCE)
 
     def post(self, request: Outgoing, *, idempotent: bool) -> Resolution:
         """POST once or, when repeating it is safe, until it succeeds; the OK resolution.

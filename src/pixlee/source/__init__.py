@@ -125,7 +125,7 @@ def media(step: Sequenced, run: PixleeRun) -> Iterator[Any]:
 
     def handle(event: Any) -> Iterator[Any]:
         if isinstance(event, AlbumPage) and event.items:
-            yield from items.page(event.items)
+            yield from items.page(event.items, parsed=event.parsed)
         elif isinstance(event, RemovedMedia) and event.rows:
             yield from items.removed(event.rows)
         elif isinstance(event, ReadsComplete):

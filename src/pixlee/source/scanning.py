@@ -44,7 +44,9 @@ from typing import Any, Protocol
 
 from pixlee.api.client import PixleeClient
 from pixlee.api.errors import PixleeConfigError, PixleeContentError, PixleeNotFoundError
+from pixlee.api.paging import BodyParser
 from pixlee.api.values import to_int
+from pixlee.source.arrow.json_read import ParsedPage, kept_page
 from pixlee.source.metrics import AlbumScanned, RunMetrics
 from pixlee.source.quarantine import ItemScreen, Rejection
 
@@ -65,6 +67,8 @@ class AlbumPage:
     page: int
     items: list[dict[str, Any]]
     full_scan: bool
+    # the same items read as Arrow in the page thread (`pixlee.source.arrow.json_read`), or None
+    parsed: ParsedPage | None = None
 
 
 @dataclass(frozen=True)
@@ -167,8 +171,12 @@ class AlbumScanner:
         metrics: RunMetrics,
         screen: ItemScreen,
         read_ahead: Callable[[], int] | int = 0,
+        parse: BodyParser | None = None,
     ) -> None:
+        """`parse`: reads the body of each page of a full scan a second way (see
+        `PixleeClient.iter_pages`); a `ParsedPage` answer rides along in `AlbumPage.parsed`."""
         self._client = client
+        self._parse = parse
         self._cursors = cursors
         self._filters = filters
         self._user_sort = sort
@@ -246,6 +254,7 @@ class AlbumScanner:
             filters=self._filters,
             sort=self._user_sort or INCREMENTAL_SORT,
             read_ahead=self._read_ahead if scan.full else 0,
+            parse=self._parse if scan.full else None,
         )
         for page in pages:
             scan.pages += 1
@@ -253,7 +262,8 @@ class AlbumScanner:
             fresh = _unseen(items, scan.seen)
             scan.newest = max([scan.newest, *(_approved_ms(item) for item in fresh)])
             self._count_versions(fresh, scan.loaded)
-            yield AlbumPage(scan.album_id, page.page, fresh, scan.full)
+            parsed = kept_page(page.parsed, page.items, fresh, "album_photo_id")
+            yield AlbumPage(scan.album_id, page.page, fresh, scan.full, parsed)
             reached_old = (
                 scan.threshold is not None
                 and bool(page.items)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
@@ -289,3 +289,29 @@ def read_body(body: bytes, schema: ReadSchema) -> ParsedPage | Unreadable:
     if items.null_count or not isinstance(next_value, bool) or (status or 0) >= 400:
         return Unreadable(body, schema, "an envelope the client must judge (status, next, nulls)")
     return ParsedPage(body, schema, items, next_value, items)
+
+
+def kept_page(
+    parsed: object, items: Sequence[object], kept: Sequence[object], key: str
+) -> ParsedPage | None:
+    """`parsed` cut down to `kept`: the items a scan kept of `items` (the page's decoded items,
+    the very objects, in their order). None when the dicts may no longer be what the body says:
+    no parsed page, another count of items, a kept object not among them, or a `key` that is
+    not an integer column (the screen rewrites a key sent as text, `"12"` → 12)."""
+    if not isinstance(parsed, ParsedPage) or len(parsed) != len(items):
+        return None
+    index = parsed.items.type.get_field_index(key) if pa.types.is_struct(parsed.items.type) else -1
+    if index < 0 or not pa.types.is_integer(parsed.items.type.field(index).type):
+        return None
+    if len(kept) == len(items) and all(a is b for a, b in zip(kept, items, strict=True)):
+        return parsed
+    positions = {id(item): position for position, item in enumerate(items)}
+    mask = [False] * len(items)
+    last = -1
+    for item in kept:
+        position = positions.get(id(item), -1)
+        if position <= last:  # not one of them, or out of order
+            return None
+        mask[position] = True
+        last = position
+    return parsed.select(pa.array(mask, pa.bool_()))
