@@ -3,7 +3,8 @@
 The simulator (no latency, no limit) runs in its own process, each pipeline in another, as in
 `bench/throughput.py`, whose helpers this reuses. Two ways of running the source:
 
-* `plain`: `dlt.pipeline(destination="duckdb").run(pixlee_source(...))`, what users write;
+* `plain`: `dlt.pipeline(destination=exactly_once.duckdb(path)).run(pixlee_source(...))`,
+  what users write;
 * `run_source`: `make_pipeline` + `run_source`, the project's own way.
 
 Each is run with the code under test and with another tree of the package (`--before`, a
@@ -49,13 +50,14 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
 
     import pixlee
     from pixlee import pixlee_source
+    from pixlee.pipeline import exactly_once
 
     workdir = Path(tempfile.mkdtemp(prefix="pixlee-arrow-e2e-"))
     os.chdir(workdir)
-    destination = dlt.destinations.duckdb(str(workdir / "bench.duckdb"))
+    destination = exactly_once.duckdb(str(workdir / "bench.duckdb"))
     source = pixlee_source(
         api_key=KEY, base_url=spec["base_url"], album_ids=spec["album_ids"],
-        rate_limit_per_minute=0,
+        rate_limit_per_minute=100_000_000,
     )  # fmt: skip
     started = time.perf_counter()
     if spec["way"] == "plain":
@@ -135,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
         trees.append(("before", args.before))
     if args.only:
         trees = [tree for tree in trees if tree[0] == args.only]
-    proc, base_url = _start_simulator(max(LOCAL_ALBUMS, args.albums), 0, 100_000_000)
+    proc, base_url = _start_simulator(max(LOCAL_ALBUMS, args.albums), 0, 10**8)
     try:
         albums = _standard_albums(base_url)[: args.albums]
         _warm_up(base_url, albums)

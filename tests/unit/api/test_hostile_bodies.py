@@ -157,3 +157,25 @@ def test_pixlees_error_bodies_are_definite_answers(fixture: str, status: int, er
     with hostile_server(lambda r: Reply(status=status, body=body)) as server, pytest.raises(error):
         list(_client(server.base_url).iter_sku_photos("PTS5"))
     assert len(server.received) == 1
+
+
+def test_a_listing_parser_sees_each_good_body_once_as_sent() -> None:
+    """`parse` (a second reader of the body, e.g. to Arrow) gets the bytes the page was decoded
+    from, after the transport's retries and checks: never a cut body that was retried, never
+    a body decoded leniently (its dicts are not what its bytes say)."""
+    good = json.dumps(real_page(next=True)).encode()
+    cut = good[: len(good) // 2]
+    repaired = _page_with_first_caption(b"alone \\ud83d here")  # `next` false: the last page
+    seen: list[tuple[bytes, int]] = []
+
+    def parse(body: bytes, envelope: Any) -> str:
+        seen.append((body, len(envelope["data"])))
+        return f"parsed {len(seen)}"
+
+    replies = in_turn(Reply(body=cut), Reply(body=good), Reply(body=repaired))
+    with hostile_server(replies) as server:
+        pages = list(_client(server.base_url).iter_album_photos(1659473, parse=parse))
+    assert len(server.received) == 3  # the cut body was retried
+    assert [page.parsed for page in pages] == ["parsed 1", None]
+    assert seen == [(good, len(real_page()["data"]))]
+    assert pages[1].items[0]["photo_title"] == "alone \ufffd here"  # the dicts still load
