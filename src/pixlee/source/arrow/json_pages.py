@@ -490,7 +490,6 @@ class _Presence:
         if schema.odd_keys or not _literal(key):
             raise NotArrowable(f"cannot tell from the bytes whether {key!r} is sent")
         pattern = b'"' + key.encode() + b'":'
-        found = sum(body.count(pattern) for body in self._bodies)
         # where else the key may be written: objects at its other paths, and objects at this
         # path in the items not kept
         elsewhere = sum(
@@ -499,6 +498,11 @@ class _Presence:
         elsewhere += _count_objects(build, object_path, every=True) - _count_objects(
             build, object_path
         )
+        if elsewhere == 0:  # one occurrence proves it: stop at the first (counting every
+            # body, GIL held, was most of a batch's build)
+            found = int(any(pattern in body for body in self._bodies))
+        else:
+            found = sum(body.count(pattern) for body in self._bodies)
         if found > elsewhere:
             return True  # more than the other places can hold
         if found:
