@@ -37,7 +37,7 @@ from pixlee.api.pacing import (
     RequestPacer,
     make_pacer,
 )
-from pixlee.api.paging import BodyParser, NextFlagPaginator, Page, iter_listing, parse_page
+from pixlee.api.paging import BodyReader, NextFlagPaginator, Page, iter_listing, parse_page
 from pixlee.api.redaction import install_log_redaction, register_secret
 from pixlee.api.retries import RequestStats
 from pixlee.api.session import Clock, PixleeSession, Sleep
@@ -235,7 +235,7 @@ class PixleeClient:
         start_page: int = 1,
         unique_id: int | None = None,
         read_ahead: PageWindow = 0,
-        parse: BodyParser | None = None,
+        parse: BodyReader | None = None,
     ) -> Iterator[Page]:
         """Every page of an album's approved content (GET /albums/{id}/photos).
 
@@ -283,7 +283,7 @@ class PixleeClient:
         start_page: int = 1,
         unique_id: int | None = None,
         read_ahead: PageWindow = 0,
-        parse: BodyParser | None = None,
+        parse: BodyReader | None = None,
     ) -> Iterator[Page]:
         """Page through a listing while the envelope says `next` is true (with its guards,
         :mod:`pixlee.api.paging`).
@@ -292,8 +292,9 @@ class PixleeClient:
         `read_ahead` (a count, or a callable read before each request) lets up to that many
         pages be requested at once, in the client's page pool: worth it only for listings read
         to the end, since pages requested past the end are requests spent for nothing.
-        `parse` reads each page's body a second way in the thread that fetched it (after every
-        check of the transport and the envelope); its answer is the page's `parsed`.
+        `parse` reads each 2xx body first, in the thread that fetched it (see
+        `pixlee.api.paging.BodyReader`): a page it reads is `parsed`, with its `items`; a body
+        it refuses is decoded and checked as usual, and taught to it.
         """
 
         def fetch(page_no: int) -> Page:
@@ -301,9 +302,13 @@ class PixleeClient:
             if parse is None:
                 body = self.get_json(path, query, unique_id=unique_id, page=page_no)
                 return parse_page(body, path=path, page_no=page_no, data_selector=data_selector)
-            body, raw = self._get_raw(path, query, unique_id=unique_id, page=page_no)
+            body, raw, read = self._get_raw(path, query, unique_id, page_no, parse)
+            if read is not None:
+                return Page(read.items, page_no, read.has_next, parsed=read)
             page = parse_page(body, path=path, page_no=page_no, data_selector=data_selector)
-            return page if raw is None else dataclasses.replace(page, parsed=parse(raw, body))
+            if raw is not None:  # not a leniently decoded body: what it says can be learned
+                parse.learn(body)
+            return page
 
         paginator = NextFlagPaginator(path, max_empty_pages=self.bounds.max_empty_pages)
         window = None
@@ -327,11 +332,12 @@ class PixleeClient:
         return body
 
     def _get_raw(
-        self, path: str, params: Mapping[str, Any], *, unique_id: int | None, page: int
-    ) -> tuple[dict[str, Any], bytes | None]:
-        """`get_json`, and the bytes of the body it decoded (None: see `get_raw`)."""
-        body, raw = self.transport.get_raw(path, self._query(params, unique_id), page=page)
-        return body, raw
+        self, path: str, params: Mapping[str, Any], unique_id: int | None, page: int,
+        reader: BodyReader,
+    ) -> tuple[Any, bytes | None, Any]:  # fmt: skip
+        """`PixleeSession.get_raw` with the read key, `reader` tried first on the body."""
+        query = self._query(params, unique_id)
+        return self.transport.get_raw(path, query, page=page, read=reader.read)
 
     def _query(self, params: Mapping[str, Any] | None, unique_id: int | None) -> dict[str, Any]:
         api_key = self.require_api_key()

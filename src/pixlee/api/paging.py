@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pixlee.api.errors import PixleeContentError
 from pixlee.api.responses import snippet
@@ -33,16 +33,32 @@ T = TypeVar("T")
 _KEYS_SHOWN = 10
 
 
-# Reads a page's body a second way in the page thread (e.g. to columns, off the GIL): given
-# the body's bytes and the envelope decoded from them, its answer rides along as `Page.parsed`.
-BodyParser = Callable[[bytes, Mapping[str, Any]], Any]
+class ReadPage(Protocol):
+    """A listing body a `BodyReader` read: the items the listing's checks and its caller use
+    (possibly just the fields they read), and the envelope's `next`."""
+
+    @property
+    def items(self) -> list[dict[str, Any]]: ...
+
+    @property
+    def has_next(self) -> bool: ...
+
+
+class BodyReader(Protocol):
+    """Reads listing bodies in the thread that fetched them, before any JSON decoding (e.g.
+    to columns, off the GIL). `read` answers None for a body it will not read: that body is
+    decoded as JSON and checked as usual, and `learn` sees the envelope it decoded to."""
+
+    def read(self, body: bytes | bytearray) -> ReadPage | None: ...
+
+    def learn(self, envelope: Mapping[str, Any]) -> None: ...
 
 
 @dataclass(frozen=True)
 class Page:
     """One page of a listing: its items (JSON objects), its number, and whether more follow.
 
-    `parsed`: what the listing's `BodyParser` made of the body (None without one).
+    `parsed`: the `ReadPage` a listing's `BodyReader` read the body as (None: decoded JSON).
     """
 
     items: list[dict[str, Any]]

@@ -68,6 +68,8 @@ class Resolution:
     body: dict[str, Any] | None = None  # OK: the decoded JSON object
     # OK on a read: the body's bytes as they came (`PixleeSession.get_raw`)
     content: Body | None = field(default=None, repr=False)
+    # OK on a read whose body a `read` callable took (then `body` is None; see `classify`)
+    parsed: Any = field(default=None, repr=False)
     text: str | None = None  # OK on a write whose 2xx body is not a JSON object
     retry_after: float | None = None  # a usable `Retry-After`, in seconds
     error: type[PixleeError] = PixleeResponseError  # what FAIL raises
@@ -92,8 +94,13 @@ def classify(
     *,
     side: Side = "read",
     now: Callable[[], float] = time.time,
+    read: Callable[[Body], Any] | None = None,
 ) -> Resolution:
-    """The meaning of a complete response (redirects are the session's, never seen here)."""
+    """The meaning of a complete response (redirects are the session's, never seen here).
+
+    `read` is tried first on a 2xx read's body: an answer other than None is the OK page
+    (`parsed`), and only a body it refuses is decoded here. It must refuse whatever this module
+    would not call OK (an error `status` inside, not one JSON object, a cut body)."""
     if status == 429:
         retry_after = parse_retry_after(headers.get("Retry-After"), now)
         return Resolution(Action.RATE_LIMITED, what, f"{what}: HTTP 429 (rate limited)", status,
@@ -106,6 +113,10 @@ def classify(
     if not 200 <= status < 300:
         message = f"{what}: unexpected HTTP {status}: {snippet(text)}"
         return Resolution(Action.FAIL, what, message, status, excerpt=snippet(text))
+    if read is not None and side == "read":
+        parsed = read(content)
+        if parsed is not None:
+            return Resolution(Action.OK, what, status=status, content=content, parsed=parsed)
     return _success(what, status, headers, content, side)
 
 

@@ -84,6 +84,7 @@ class Outgoing:
     headers: Mapping[str, str] = field(default_factory=dict)
     data: bytes | None = None
     files: Any = None
+    read: Callable[[Body], Any] | None = None  # tried first on a 2xx body (`classify`)
 
 
 class PixleeSession:
@@ -137,20 +138,34 @@ class PixleeSession:
         return self._get(path, params, page).body
 
     def get_raw(
-        self, path: str, params: Mapping[str, Any], *, page: int | None = None
-    ) -> tuple[Any, bytes | None]:
+        self,
+        path: str,
+        params: Mapping[str, Any],
+        *,
+        page: int | None = None,
+        read: Callable[[Body], Any] | None = None,
+    ) -> tuple[Any, bytes | None, Any]:
         """`get`, and the body's bytes the object was decoded from (for a second reader of
         the same body, e.g. a parser to columns, that must not repeat retries or checks);
         None for a body decoded leniently (`Resolution.repaired`), which no other reader
-        would read into the same values."""
-        resolution = self._get(path, params, page)
+        would read into the same values. Third, what `read` made of the body (see
+        `classify`): then the body was not decoded, and the first two are None."""
+        resolution = self._get(path, params, page, read)
+        if resolution.parsed is not None:
+            return None, None, resolution.parsed
         if resolution.repaired:  # decoded with U+FFFD for bad bytes: not what the bytes say
-            return resolution.body, None
-        return resolution.body, bytes(resolution.content or b"")
+            return resolution.body, None, None
+        return resolution.body, bytes(resolution.content or b""), None
 
-    def _get(self, path: str, params: Mapping[str, Any], page: int | None) -> Resolution:
+    def _get(
+        self,
+        path: str,
+        params: Mapping[str, Any],
+        page: int | None,
+        read: Callable[[Body], Any] | None = None,
+    ) -> Resolution:
         what = f"GET {path}" + (f" page {page}" if page is not None else "")
-        request = Outgoing("GET", path, what, params)
+        request = Outgoing("GET", path, what, params, read=read)
         resolution = self._retries.run(lambda: self._read_once(request), may_retry_read)
         if resolution.repaired:
             logger.warning(
@@ -209,7 +224,7 @@ class PixleeSession:
             with outcome:
                 target = _redirect_target(outcome, url)
                 if target is None:
-                    return self._receive(outcome, request.what, side, deadline)
+                    return self._receive(outcome, request, side, deadline)
             refused = _refuse_redirect(request, url, target, outcome.status_code)
             if refused is not None:
                 return refused
@@ -238,12 +253,15 @@ class PixleeSession:
         return failure
 
     def _receive(
-        self, response: requests.Response, what: str, side: Side, deadline: float
+        self, response: requests.Response, request: Outgoing, side: Side, deadline: float
     ) -> Resolution:
+        what = request.what
         body = self._read_body(response, what, deadline)
         if isinstance(body, Resolution):
             return body
-        resolution = classify(what, response.status_code, response.headers, body, side=side)
+        resolution = classify(
+            what, response.status_code, response.headers, body, side=side, read=request.read
+        )
         first, self._answered = not self._answered, True
         if first and _not_the_api(resolution, response, body):
             return self._first_contact(resolution, response)

@@ -26,8 +26,9 @@ from dlt.common.schema.utils import get_columns_names_with_prop
 from dlt.common.typing import TTableNames
 from dlt.extract.hints import TResourceNestedHints
 
-from pixlee.api.paging import BodyParser
+from pixlee.api.paging import BodyReader
 from pixlee.source.arrow import dlt_compat
+from pixlee.source.arrow.album_pages import AlbumPageReader
 from pixlee.source.arrow.json_pages import JsonPages
 from pixlee.source.arrow.json_read import PageReader, ParsedPage
 from pixlee.source.arrow.tables import (
@@ -202,21 +203,13 @@ class MediaItems:
         self._json_pages: JsonPages | None = None
         self.pages_by_path: Counter[str] = Counter()  # "arrow_read", "dicts", "rows"
 
-    def body_parser(self) -> BodyParser | None:
-        """Reads listing bodies as Arrow in the page threads (`PixleeClient.iter_pages`'s
+    def body_parser(self) -> BodyReader | None:
+        """Reads album listings as Arrow in the page threads (`PixleeClient.iter_pages`'s
         `parse`), for `page(..., parsed=...)`; None when this run hands dlt rows, not Arrow.
-        A body the reader refuses teaches it the schema from its decoded envelope."""
+        A body the reader refuses is decoded and teaches it the schema."""
         if not self._arrow_enabled():
             return None
-        reader = self.reader
-
-        def parse(body: bytes, envelope: Mapping[str, Any]) -> ParsedPage | None:
-            parsed = reader.read(body)
-            if parsed is None:
-                reader.learn(envelope)
-            return parsed
-
-        return parse
+        return AlbumPageReader(self.reader)
 
     def page(
         self,

@@ -20,7 +20,7 @@ import dlt
 
 from pixlee.api.concurrency import ReadAhead, interleave
 from pixlee.api.errors import PixleeContentError, PixleeNotFoundError
-from pixlee.api.paging import BodyParser
+from pixlee.api.paging import BodyReader
 from pixlee.source.destination import running_pipeline_with_destination
 from pixlee.source.loaded_rows import DestinationView
 from pixlee.source.metrics import AlbumScanned
@@ -142,7 +142,7 @@ def _album_tasks(
     state: RunState,
     album_ids: list[int],
     destination: DestinationView | None,
-    parse: BodyParser | None,
+    parse: BodyReader | None,
 ) -> list[Callable[[], Iterator[Any]]]:
     """One scan task per album; `parse` (media as Arrow) reads full scans' pages a second way
     in the page threads, so `media` builds its tables without walking dicts."""

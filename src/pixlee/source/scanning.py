@@ -44,8 +44,9 @@ from typing import Any, Protocol
 
 from pixlee.api.client import PixleeClient
 from pixlee.api.errors import PixleeConfigError, PixleeContentError, PixleeNotFoundError
-from pixlee.api.paging import BodyParser
+from pixlee.api.paging import BodyReader, Page
 from pixlee.api.values import to_int
+from pixlee.source.arrow.album_pages import KEY, ArrowPage
 from pixlee.source.arrow.json_read import ParsedPage, kept_page
 from pixlee.source.metrics import AlbumScanned, RunMetrics
 from pixlee.source.quarantine import ItemScreen, Rejection
@@ -138,6 +139,22 @@ def _unseen(items: list[dict[str, Any]], seen: set[Any]) -> list[dict[str, Any]]
     return fresh
 
 
+def _as_arrow(page: Page, fresh: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], Any]:
+    """The kept items and their Arrow page (None: the items are whole dicts).
+
+    A page read as Arrow (`ArrowPage`) holds only the scan's fields in its dicts: its Arrow page
+    is cut to the items kept, or, should that fail, the kept items are decoded whole."""
+    read = page.parsed
+    if not isinstance(read, ArrowPage):
+        return fresh, None
+    cut = kept_page(read.parsed, page.items, fresh, KEY)
+    if cut is not None:
+        return fresh, cut
+    whole = read.parsed.dicts()  # every item, in the order of `page.items`
+    position = {id(item): index for index, item in enumerate(page.items)}
+    return [whole[position[id(item)]] for item in fresh], None
+
+
 @dataclass
 class _Scan:
     """One album's scan in progress."""
@@ -171,10 +188,11 @@ class AlbumScanner:
         metrics: RunMetrics,
         screen: ItemScreen,
         read_ahead: Callable[[], int] | int = 0,
-        parse: BodyParser | None = None,
+        parse: BodyReader | None = None,
     ) -> None:
-        """`parse`: reads the body of each page of a full scan a second way (see
-        `PixleeClient.iter_pages`); a `ParsedPage` answer rides along in `AlbumPage.parsed`."""
+        """`parse`: reads the bodies of full scans' pages first (see `PixleeClient.iter_pages`
+        and `pixlee.source.arrow.album_pages`); such pages reach `media` as Arrow
+        (`AlbumPage.parsed`)."""
         self._client = client
         self._parse = parse
         self._cursors = cursors
@@ -262,7 +280,7 @@ class AlbumScanner:
             fresh = _unseen(items, scan.seen)
             scan.newest = max([scan.newest, *(_approved_ms(item) for item in fresh)])
             self._count_versions(fresh, scan.loaded)
-            parsed = kept_page(page.parsed, page.items, fresh, "album_photo_id")
+            fresh, parsed = _as_arrow(page, fresh)
             yield AlbumPage(scan.album_id, page.page, fresh, scan.full, parsed)
             reached_old = (
                 scan.threshold is not None
