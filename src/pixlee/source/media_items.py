@@ -219,10 +219,11 @@ class MediaItems:
     ) -> Iterator[Any]:
         """Take a page; yield dlt items whenever a batch is full.
 
-        `parsed`: the same items read as Arrow; the batch then keeps that, not the dicts."""
+        `parsed`: the same items read as Arrow (`items` may then hold only some fields); the
+        batch keeps that, not the dicts."""
         if not self._arrow_enabled():
             self.pages_by_path["rows"] += 1
-            yield from self._as_rows([(items, extra)])
+            yield from self._as_rows([(items if parsed is None else parsed.dicts(), extra)])
             return
         self._pending.append((items if parsed is None else parsed, extra))
         self._pending_items += len(items)

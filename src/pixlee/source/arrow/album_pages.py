@@ -13,6 +13,7 @@ every item (the screen rejects or rewrites any other), tagged products whose ids
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -57,6 +58,8 @@ class AlbumPageReader:
 
     def __init__(self, reader: PageReader) -> None:
         self._reader = reader
+        self._lock = threading.Lock()
+        self.refused = 0  # pages read as Arrow whose scan fields were not (decoded instead)
 
     def read(self, body: bytes | bytearray) -> ArrowPage | None:
         parsed = self._reader.read(bytes(body))
@@ -64,7 +67,8 @@ class AlbumPageReader:
             return None
         items = scan_items(parsed.items)
         if items is None:
-            self._reader.fallbacks["fields the scan cannot read from Arrow"] += 1
+            with self._lock:
+                self.refused += 1
             return None
         return ArrowPage(parsed, items, parsed.has_next)
 
