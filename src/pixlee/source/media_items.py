@@ -331,7 +331,10 @@ class MediaItems:
         if self._json_pages is None:
             dicts = [(page.dicts(), extra) for page, extra in read]
             return self._builder.build(dicts, load_id), "dicts"
-        return self._json_pages.build(read, load_id), "arrow_read"
+        try:
+            return self._json_pages.build(read, load_id), "arrow_read"
+        except pa.ArrowException as exc:  # a kernel refusing what Arrow read: build from dicts
+            raise NotArrowable(f"Arrow could not lay out pages it read: {exc}") from exc
 
     def _make_builders(self, schema: dlt.Schema) -> None:
         primary_key, hashed = self._primary_key(schema)

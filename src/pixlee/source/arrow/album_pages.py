@@ -65,7 +65,10 @@ class AlbumPageReader:
         parsed = self._reader.read(bytes(body))
         if parsed is None:
             return None
-        items = scan_items(parsed.items)
+        try:
+            items = scan_items(parsed.items)
+        except pa.ArrowException:  # an array Arrow got wrong: the dict path decides
+            items = None
         if items is None:
             with self._lock:
                 self.refused += 1
