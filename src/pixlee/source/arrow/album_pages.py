@@ -52,6 +52,10 @@ class ArrowPage:
     items: list[dict[str, Any]]
     has_next: bool
 
+    def decoded(self) -> list[dict[str, Any]]:
+        """The whole items as orjson decodes them (the listing's repeated-page check)."""
+        return self.parsed.dicts()
+
 
 class AlbumPageReader:
     """A `pixlee.api.paging.BodyReader` for album listings, over one run's `PageReader`."""

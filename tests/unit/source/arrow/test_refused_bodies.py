@@ -92,3 +92,37 @@ def test_dates_and_text_with_minus_zero_inside_are_still_read() -> None:
     assert isinstance(parsed, ParsedPage)
     assert parsed.items.field("title").to_pylist() == ["2020-01-05 UTC-05"]
     assert pa.types.is_string(parsed.items.type.field("title").type)
+
+
+# --- the repeated-page check compares items, however each page was read ---------------------
+
+
+def _titled(next_page: bool, title: str, key: int = 7) -> bytes:
+    return json.dumps(_envelope([_item(key, photo_title=title)], next=next_page)).encode()
+
+
+def _pages(bodies: list[bytes], parse: AlbumPageReader | None) -> list[Any]:
+    with hostile_server(in_turn(*[Reply(body=body) for body in bodies])) as server:
+        return list(_client(server.base_url).iter_album_photos(1, parse=parse))
+
+
+@pytest.mark.parametrize("fast", [False, True], ids=["dicts", "arrow"])
+def test_a_page_repeating_the_one_before_stops_the_listing_either_way(fast: bool) -> None:
+    """Page 1 is decoded (nothing learned yet), page 2 read as Arrow: its kept fields alone
+    never equal page 1's whole items, and the repeat went unnoticed."""
+    from pixlee.api.errors import PixleeContentError
+
+    reader = AlbumPageReader(PageReader()) if fast else None
+    with pytest.raises(PixleeContentError, match="the same items as the page before"):
+        _pages([_titled(True, "a"), _titled(False, "a")], reader)
+
+
+@pytest.mark.parametrize("fast", [False, True], ids=["dicts", "arrow"])
+def test_pages_alike_in_the_scanned_fields_only_are_not_a_repeat(fast: bool) -> None:
+    """Pages 2 and 3 hold the same media with another title: both read as Arrow, their kept
+    fields are equal, the items are not."""
+    reader = AlbumPageReader(PageReader()) if fast else None
+    bodies = [_titled(True, "a", key=1), _titled(True, "b"), _titled(False, "c")]
+    pages = _pages(bodies, reader)
+    assert [page.page for page in pages] == [1, 2, 3]
+    assert [page.parsed is not None for page in pages] == [False, fast, fast]
