@@ -241,3 +241,29 @@ def test_extra_endpoints_load_and_404_warns(
     assert any("'tags' (GET /tags) answered 404" in m for m in warnings)
     assert any("'statistics_api' (GET /statistics) answered 404" in m for m in warnings)
     assert "tags" not in table_names(pipeline)
+
+
+def _media_build_paths(pipeline: Pipeline) -> dict[str, Any]:
+    """How the last run built `media`'s pages (the `media` resource's custom metrics)."""
+    info = pipeline.last_trace.last_extract_info
+    for load_metrics in info.metrics.values():
+        for step in load_metrics:
+            media = step.get("resource_metrics", {}).get("media")
+            if media is not None and media.custom_metrics:
+                return dict(media.custom_metrics)
+    return {}
+
+
+def test_full_scan_pages_are_read_as_arrow(shared_sim: Simulator, pipeline: Pipeline) -> None:
+    """The fast path runs in a standard full load (a silent fall-back to dicts would pass
+    every equality test), and its tables equal the ground truth."""
+    run_source(pipeline, _source(shared_sim, per_page=7))
+    truth_media = shared_sim.truth_media()
+    assert_rows_match(
+        truth_media, rows(pipeline, "media"), "album_photo_id", _columns(pipeline, "media")
+    )
+    paths = _media_build_paths(pipeline)
+    assert paths.get("pages_rows", 0) == 0
+    # the first pages teach the reader its schema (and a page with a new kind of value);
+    # most pages are then read by pyarrow in the page threads and built without dicts
+    assert paths["pages_arrow_read"] > paths.get("pages_dicts", 0) > 0

@@ -37,7 +37,7 @@ from pixlee.api.pacing import (
     RequestPacer,
     make_pacer,
 )
-from pixlee.api.paging import NextFlagPaginator, Page, iter_listing, parse_page
+from pixlee.api.paging import BodyReader, NextFlagPaginator, Page, iter_listing, parse_page
 from pixlee.api.redaction import install_log_redaction, register_secret
 from pixlee.api.retries import RequestStats
 from pixlee.api.session import Clock, PixleeSession, Sleep
@@ -235,11 +235,12 @@ class PixleeClient:
         start_page: int = 1,
         unique_id: int | None = None,
         read_ahead: PageWindow = 0,
+        parse: BodyReader | None = None,
     ) -> Iterator[Page]:
         """Every page of an album's approved content (GET /albums/{id}/photos).
 
         `unique_id` overrides the run's one, for a deliberate fresh re-read past the CDN cache.
-        `read_ahead`: see `iter_pages`.
+        `read_ahead`, `parse`: see `iter_pages`.
         """
         return self.iter_pages(
             f"/albums/{int(album_id)}/photos",
@@ -247,6 +248,7 @@ class PixleeClient:
             start_page=start_page,
             unique_id=unique_id,
             read_ahead=read_ahead,
+            parse=parse,
         )
 
     def iter_sku_photos(
@@ -281,6 +283,7 @@ class PixleeClient:
         start_page: int = 1,
         unique_id: int | None = None,
         read_ahead: PageWindow = 0,
+        parse: BodyReader | None = None,
     ) -> Iterator[Page]:
         """Page through a listing while the envelope says `next` is true (with its guards,
         :mod:`pixlee.api.paging`).
@@ -289,12 +292,23 @@ class PixleeClient:
         `read_ahead` (a count, or a callable read before each request) lets up to that many
         pages be requested at once, in the client's page pool: worth it only for listings read
         to the end, since pages requested past the end are requests spent for nothing.
+        `parse` reads each 2xx body first, in the thread that fetched it (see
+        `pixlee.api.paging.BodyReader`): a page it reads is `parsed`, with its `items`; a body
+        it refuses is decoded and checked as usual, and taught to it.
         """
 
         def fetch(page_no: int) -> Page:
             query = {**(params or {}), "page": page_no, "per_page": self.per_page}
-            body = self.get_json(path, query, unique_id=unique_id, page=page_no)
-            return parse_page(body, path=path, page_no=page_no, data_selector=data_selector)
+            if parse is None:
+                body = self.get_json(path, query, unique_id=unique_id, page=page_no)
+                return parse_page(body, path=path, page_no=page_no, data_selector=data_selector)
+            body, raw, read = self._get_raw(path, query, unique_id, page_no, parse)
+            if read is not None:
+                return Page(read.items, page_no, read.has_next, parsed=read)
+            page = parse_page(body, path=path, page_no=page_no, data_selector=data_selector)
+            if raw is not None:  # not a leniently decoded body: what it says can be learned
+                parse.learn(body)
+            return page
 
         paginator = NextFlagPaginator(path, max_empty_pages=self.bounds.max_empty_pages)
         window = None
@@ -314,14 +328,24 @@ class PixleeClient:
         page: int | None = None,
     ) -> dict[str, Any]:
         """GET `path` with the read key, pacing, retries and bounds; the decoded JSON object."""
+        body: dict[str, Any] = self.transport.get(path, self._query(params, unique_id), page=page)
+        return body
+
+    def _get_raw(
+        self, path: str, params: Mapping[str, Any], unique_id: int | None, page: int,
+        reader: BodyReader,
+    ) -> tuple[Any, bytes | None, Any]:  # fmt: skip
+        """`PixleeSession.get_raw` with the read key, `reader` tried first on the body."""
+        query = self._query(params, unique_id)
+        return self.transport.get_raw(path, query, page=page, read=reader.read)
+
+    def _query(self, params: Mapping[str, Any] | None, unique_id: int | None) -> dict[str, Any]:
         api_key = self.require_api_key()
-        query: dict[str, Any] = {
+        return {
             **(params or {}),
             "unique_id": unique_id if unique_id is not None else self.unique_id,
             "api_key": api_key,
         }
-        body: dict[str, Any] = self.transport.get(path, query, page=page)
-        return body
 
     # --- writes (the writer's, see pixlee.api.write.writer) ---------------------------------------
 

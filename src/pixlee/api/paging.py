@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pixlee.api.errors import PixleeContentError
 from pixlee.api.responses import snippet
@@ -33,13 +33,42 @@ T = TypeVar("T")
 _KEYS_SHOWN = 10
 
 
+class ReadPage(Protocol):
+    """A listing body a `BodyReader` read: the items the listing's checks and its caller use
+    (possibly just the fields they read), and the envelope's `next`."""
+
+    @property
+    def items(self) -> list[dict[str, Any]]: ...
+
+    @property
+    def has_next(self) -> bool: ...
+
+    def decoded(self) -> list[dict[str, Any]]:
+        """The whole items, as JSON decoding gives them (for the rare checks that need them)."""
+        ...
+
+
+class BodyReader(Protocol):
+    """Reads listing bodies in the thread that fetched them, before any JSON decoding (e.g.
+    to columns, off the GIL). `read` answers None for a body it will not read: that body is
+    decoded as JSON and checked as usual, and `learn` sees the envelope it decoded to."""
+
+    def read(self, body: bytes | bytearray) -> ReadPage | None: ...
+
+    def learn(self, envelope: Mapping[str, Any]) -> None: ...
+
+
 @dataclass(frozen=True)
 class Page:
-    """One page of a listing: its items (JSON objects), its number, and whether more follow."""
+    """One page of a listing: its items (JSON objects), its number, and whether more follow.
+
+    `parsed`: the `ReadPage` a listing's `BodyReader` read the body as (None: decoded JSON).
+    """
 
     items: list[dict[str, Any]]
     page: int
     has_next: bool
+    parsed: Any = None
 
 
 def parse_page(body: Any, *, path: str, page_no: int, data_selector: str = "data") -> Page:
@@ -94,17 +123,17 @@ class NextFlagPaginator:
     def __init__(self, path: str, *, max_empty_pages: int) -> None:
         self.path = path
         self.max_empty_pages = max_empty_pages
-        self._previous: list[dict[str, Any]] | None = None
+        self._previous: Page | None = None
         self._empty_in_a_row = 0
 
     def has_next(self, page: Page) -> bool:
         """True when another page should be read after `page`; an error when the listing
         does not make sense (see the module docstring)."""
         where = f"GET {self.path} page {page.page}"
-        if page.items and page.items == self._previous:
+        if page.items and self._previous is not None and _same_items(page, self._previous):
             message = f"{where}: the same items as the page before; the listing does not advance"
             raise _content_error(message, self.path, page.page, page.items[:1])
-        self._previous = page.items
+        self._previous = page
         if not page.has_next:
             return False
         self._empty_in_a_row = 0 if page.items else self._empty_in_a_row + 1
@@ -115,6 +144,28 @@ class NextFlagPaginator:
             )
             raise _content_error(message, self.path, page.page, [])
         return True
+
+
+def _same_items(page: Page, previous: Page) -> bool:
+    """Whether two pages hold the same items, however each body was read.
+
+    A read page's `items` may be only the fields its reader kept: when both pages were read,
+    different kept fields mean different items, and only equal ones are decoded whole to be
+    sure. A page read and a page decoded (when the reader refused a body) compare whole.
+    """
+    if len(page.items) != len(previous.items):
+        return False
+    both_read = page.parsed is not None and previous.parsed is not None
+    if both_read and page.items != previous.items:
+        return False
+    return _whole_items(page) == _whole_items(previous)
+
+
+def _whole_items(page: Page) -> list[dict[str, Any]]:
+    if page.parsed is None:
+        return page.items
+    whole: list[dict[str, Any]] = page.parsed.decoded()
+    return whole
 
 
 def iter_listing(

@@ -21,7 +21,7 @@ import math
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
@@ -66,6 +66,10 @@ class Resolution:
     message: str = ""
     status: int | None = None
     body: dict[str, Any] | None = None  # OK: the decoded JSON object
+    # OK on a read: the body's bytes as they came (`PixleeSession.get_raw`)
+    content: Body | None = field(default=None, repr=False)
+    # OK on a read whose body a `read` callable took (then `body` is None; see `classify`)
+    parsed: Any = field(default=None, repr=False)
     text: str | None = None  # OK on a write whose 2xx body is not a JSON object
     retry_after: float | None = None  # a usable `Retry-After`, in seconds
     error: type[PixleeError] = PixleeResponseError  # what FAIL raises
@@ -90,8 +94,13 @@ def classify(
     *,
     side: Side = "read",
     now: Callable[[], float] = time.time,
+    read: Callable[[Body], Any] | None = None,
 ) -> Resolution:
-    """The meaning of a complete response (redirects are the session's, never seen here)."""
+    """The meaning of a complete response (redirects are the session's, never seen here).
+
+    `read` is tried first on a 2xx read's body: an answer other than None is the OK page
+    (`parsed`), and only a body it refuses is decoded here. It must refuse whatever this module
+    would not call OK (an error `status` inside, not one JSON object, a cut body)."""
     if status == 429:
         retry_after = parse_retry_after(headers.get("Retry-After"), now)
         return Resolution(Action.RATE_LIMITED, what, f"{what}: HTTP 429 (rate limited)", status,
@@ -104,6 +113,10 @@ def classify(
     if not 200 <= status < 300:
         message = f"{what}: unexpected HTTP {status}: {snippet(text)}"
         return Resolution(Action.FAIL, what, message, status, excerpt=snippet(text))
+    if read is not None and side == "read":
+        parsed = read(content)
+        if parsed is not None:
+            return Resolution(Action.OK, what, status=status, content=content, parsed=parsed)
     return _success(what, status, headers, content, side)
 
 
@@ -121,7 +134,8 @@ def _success(
     in_body = status_in_body(value)
     if in_body is not None and in_body >= 400:
         return _error_in_body(what, in_body, content, side)
-    return Resolution(Action.OK, what, status=status, body=value, repaired=repaired)
+    raw = content if side == "read" else None
+    return Resolution(Action.OK, what, status=status, body=value, content=raw, repaired=repaired)
 
 
 def _not_an_envelope(

@@ -84,6 +84,7 @@ class Outgoing:
     headers: Mapping[str, str] = field(default_factory=dict)
     data: bytes | None = None
     files: Any = None
+    read: Callable[[Body], Any] | None = None  # tried first on a 2xx body (`classify`)
 
 
 class PixleeSession:
@@ -134,8 +135,37 @@ class PixleeSession:
 
     def get(self, path: str, params: Mapping[str, Any], *, page: int | None = None) -> Any:
         """GET `path`: the decoded JSON object, after pacing, retries and every bound."""
+        return self._get(path, params, page).body
+
+    def get_raw(
+        self,
+        path: str,
+        params: Mapping[str, Any],
+        *,
+        page: int | None = None,
+        read: Callable[[Body], Any] | None = None,
+    ) -> tuple[Any, bytes | None, Any]:
+        """`get`, and the body's bytes the object was decoded from (for a second reader of
+        the same body, e.g. a parser to columns, that must not repeat retries or checks);
+        None for a body decoded leniently (`Resolution.repaired`), which no other reader
+        would read into the same values. Third, what `read` made of the body (see
+        `classify`): then the body was not decoded, and the first two are None."""
+        resolution = self._get(path, params, page, read)
+        if resolution.parsed is not None:
+            return None, None, resolution.parsed
+        if resolution.repaired:  # decoded with U+FFFD for bad bytes: not what the bytes say
+            return resolution.body, None, None
+        return resolution.body, bytes(resolution.content or b""), None
+
+    def _get(
+        self,
+        path: str,
+        params: Mapping[str, Any],
+        page: int | None,
+        read: Callable[[Body], Any] | None = None,
+    ) -> Resolution:
         what = f"GET {path}" + (f" page {page}" if page is not None else "")
-        request = Outgoing("GET", path, what, params)
+        request = Outgoing("GET", path, what, params, read=read)
         resolution = self._retries.run(lambda: self._read_once(request), may_retry_read)
         if resolution.repaired:
             logger.warning(
@@ -144,7 +174,7 @@ class PixleeSession:
                 what,
                 resolution.repaired,
             )
-        return self._raise_unless_ok(resolution, request, page, _READ_CONSEQUENCE).body
+        return self._raise_unless_ok(resolution, request, page, _READ_CONSEQUENCE)
 
     def post(self, request: Outgoing, *, idempotent: bool) -> Resolution:
         """POST once or, when repeating it is safe, until it succeeds; the OK resolution.
@@ -194,7 +224,7 @@ class PixleeSession:
             with outcome:
                 target = _redirect_target(outcome, url)
                 if target is None:
-                    return self._receive(outcome, request.what, side, deadline)
+                    return self._receive(outcome, request, side, deadline)
             refused = _refuse_redirect(request, url, target, outcome.status_code)
             if refused is not None:
                 return refused
@@ -223,12 +253,15 @@ class PixleeSession:
         return failure
 
     def _receive(
-        self, response: requests.Response, what: str, side: Side, deadline: float
+        self, response: requests.Response, request: Outgoing, side: Side, deadline: float
     ) -> Resolution:
+        what = request.what
         body = self._read_body(response, what, deadline)
         if isinstance(body, Resolution):
             return body
-        resolution = classify(what, response.status_code, response.headers, body, side=side)
+        resolution = classify(
+            what, response.status_code, response.headers, body, side=side, read=request.read
+        )
         first, self._answered = not self._answered, True
         if first and _not_the_api(resolution, response, body):
             return self._first_contact(resolution, response)

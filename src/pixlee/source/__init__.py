@@ -125,7 +125,7 @@ def media(step: Sequenced, run: PixleeRun) -> Iterator[Any]:
 
     def handle(event: Any) -> Iterator[Any]:
         if isinstance(event, AlbumPage) and event.items:
-            yield from items.page(event.items)
+            yield from items.page(event.items, parsed=event.parsed)
         elif isinstance(event, RemovedMedia) and event.rows:
             yield from items.removed(event.rows)
         elif isinstance(event, ReadsComplete):
@@ -142,11 +142,23 @@ def products(step: Sequenced, run: PixleeRun) -> Iterator[Any]:
 
     def handle(event: Any) -> Iterator[Any]:
         if isinstance(event, AlbumPage):
-            batch = [row for row in map(catalogue_product, new_products(event.items, seen))]
+            tagged = _items_with_whole_products(event, seen)
+            batch = [row for row in map(catalogue_product, new_products(tagged, seen))]
             if batch:
                 yield batch
 
     yield from run.state().in_order(PRODUCTS, step, handle)
+
+
+def _items_with_whole_products(event: AlbumPage, seen: set[Any]) -> list[dict[str, Any]]:
+    """The page's items with their product tags whole. A page read as Arrow carries only the
+    tags' ids in its dicts; it is decoded only when it tags a product not seen yet."""
+    if event.parsed is None:
+        return event.items
+    for item in event.items:
+        if any(tag["id"] not in seen for tag in item["products"] or ()):
+            return event.parsed.dicts()
+    return []
 
 
 @dlt.transformer(name=STATISTICS, **STATISTICS_HINTS)

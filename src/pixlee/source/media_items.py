@@ -13,9 +13,10 @@ carries no column hints, because every variant starts from a copy of them.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import dlt
 import pyarrow as pa
@@ -25,7 +26,11 @@ from dlt.common.schema.utils import get_columns_names_with_prop
 from dlt.common.typing import TTableNames
 from dlt.extract.hints import TResourceNestedHints
 
+from pixlee.api.paging import BodyReader
 from pixlee.source.arrow import dlt_compat
+from pixlee.source.arrow.album_pages import AlbumPageReader
+from pixlee.source.arrow.json_pages import JsonPages
+from pixlee.source.arrow.json_read import PageReader, ParsedPage
 from pixlee.source.arrow.tables import (
     LIST_IDX,
     LOAD_ID,
@@ -85,6 +90,8 @@ DEFAULT_YIELD_ROWS = 5_000
 
 # One page of API items and the extra root columns its rows get (e.g. the `sku` it came from).
 Page = tuple[Sequence[Mapping[str, Any]], Mapping[str, Any] | None]
+# A page as it waits in a batch: its items as dicts, or read as Arrow (no dicts kept).
+Pending = tuple[Sequence[Mapping[str, Any]] | ParsedPage, Mapping[str, Any] | None]
 
 _ROW_ID_COLUMN: Columns = {
     ROW_ID: {
@@ -186,20 +193,39 @@ class MediaItems:
         self._variants: set[str] = set()
         self._json_columns: dict[str, frozenset[str]] = {}
         self._arrow_ready: bool | None = None
-        self._pending: list[Page] = []
+        self._pending: list[Pending] = []
         self._pending_items = 0
         self._yield_rows = yield_rows
         self._built: dict[str, list[TableSpec]] = {}
         self._built_rows = 0
+        # pages read as Arrow in the page threads (see `body_parser`), and their tables' builder
+        self.reader = PageReader()
+        self._json_pages: JsonPages | None = None
+        self.pages_by_path: Counter[str] = Counter()  # "arrow_read", "dicts", "rows"
+
+    def body_parser(self) -> BodyReader | None:
+        """Reads album listings as Arrow in the page threads (`PixleeClient.iter_pages`'s
+        `parse`), for `page(..., parsed=...)`; None when this run hands dlt rows, not Arrow.
+        A body the reader refuses is decoded and teaches it the schema."""
+        if not self._arrow_enabled():
+            return None
+        return AlbumPageReader(self.reader)
 
     def page(
-        self, items: Sequence[Mapping[str, Any]], extra: Mapping[str, Any] | None = None
+        self,
+        items: Sequence[Mapping[str, Any]],
+        extra: Mapping[str, Any] | None = None,
+        parsed: ParsedPage | None = None,
     ) -> Iterator[Any]:
-        """Take a page; yield dlt items whenever a batch is full."""
+        """Take a page; yield dlt items whenever a batch is full.
+
+        `parsed`: the same items read as Arrow (`items` may then hold only some fields); the
+        batch keeps that, not the dicts."""
         if not self._arrow_enabled():
-            yield from self._as_rows([(items, extra)])
+            self.pages_by_path["rows"] += 1
+            yield from self._as_rows([(items if parsed is None else parsed.dicts(), extra)])
             return
-        self._pending.append((items, extra))
+        self._pending.append((items if parsed is None else parsed, extra))
         self._pending_items += len(items)
         if self._pending_items >= self._batch_items:
             yield from self._build_pending()
@@ -208,28 +234,43 @@ class MediaItems:
         """Yield everything gathered (call at the end of the resource's run)."""
         yield from self._build_pending()
         yield from self._emit_built()
+        if self.pages_by_path:  # how the run's pages were built, in the resource's metrics
+            dlt.current.resource_metrics().update(
+                {f"pages_{path}": count for path, count in self.pages_by_path.items()}
+            )
         # a source object run again decides and declares its tables afresh
         self._disposition = None
         self._arrow_ready = None
         self._variants.clear()
+        self.pages_by_path.clear()
 
     def _build_pending(self) -> Iterator[Any]:
         """Build the pending pages into Arrow tables (held until `yield_rows` root rows)."""
         pages, self._pending, self._pending_items = self._pending, [], 0
-        if not pages:
-            return
+        for run in _runs(pages):
+            yield from self._build_run(run)
+
+    def _build_run(self, pages: Sequence[Pending]) -> Iterator[Any]:
+        """Pages of one kind (dicts, or Arrow read under one schema) into Arrow tables; what
+        does not fit goes page by page: read pages as their dicts, then as rows."""
         try:
-            specs = self._build(pages)
+            specs, path = self._build(pages)
         except NotArrowable as exc:
             if len(pages) > 1:  # find the pages that do not fit; the others stay Arrow
-                for page in pages:
-                    self._pending, self._pending_items = [page], len(page[0])
-                    yield from self._build_pending()
+                for single in pages:
+                    yield from self._build_run([single])
+                return
+            page, extra = pages[0]
+            if isinstance(page, ParsedPage):
+                logger.debug("a page of %s is built from its dicts: %s", self.table, exc)
+                yield from self._build_run([(page.dicts(), extra)])
                 return
             logger.info("a page of %s goes through dlt's normalizer: %s", self.table, exc)
+            self.pages_by_path["rows"] += 1
             yield from self._emit_built()  # items reach dlt in the order their pages came
-            yield from self._as_rows(pages)
+            yield from self._as_rows([(page, extra)])
             return
+        self.pages_by_path[path] += len(pages)
         for spec in specs:
             self._built.setdefault(spec.name, []).append(spec)
         self._built_rows += specs[0].table.num_rows
@@ -275,24 +316,51 @@ class MediaItems:
                         self._names.apply(item, self.table)
             yield self.rows([{**self._to_row(item), **(extra or {})} for item in items])
 
-    def _build(self, pages: Sequence[Page]) -> list[TableSpec]:
+    def _build(self, pages: Sequence[Pending]) -> tuple[list[TableSpec], str]:
+        """The pages' tables, and which way they were built ("arrow_read" or "dicts")."""
         schema = dlt.current.source_schema()
         if self._builder is None:
-            primary_key, hashed = self._primary_key(schema)
-            self._builder = MediaTables(
-                self.table,
-                schema.naming,
-                self._max_nesting,
-                lambda table: self._known_types(schema, table),
-                key_hash=primary_key if hashed else None,
-                required=primary_key,
-            )
-            self._child_columns = {
-                schema.naming.shorten_fragments(self.table, path): columns
-                for path, columns in self._nested_columns.items()
-            }
+            self._make_builders(schema)
+        assert self._builder is not None
         load_id = dlt.current.load_package_state()["load_id"]
-        return self._builder.build(pages, load_id)
+        read = [(page, extra) for page, extra in pages if isinstance(page, ParsedPage)]
+        if not read:
+            return self._builder.build(cast(Sequence[Page], pages), load_id), "dicts"
+        if len(read) != len(pages):
+            raise NotArrowable("pages read as Arrow and as dicts in one batch")
+        if self._json_pages is None:
+            dicts = [(page.dicts(), extra) for page, extra in read]
+            return self._builder.build(dicts, load_id), "dicts"
+        try:
+            return self._json_pages.build(read, load_id), "arrow_read"
+        except pa.ArrowException as exc:  # a kernel refusing what Arrow read: build from dicts
+            raise NotArrowable(f"Arrow could not lay out pages it read: {exc}") from exc
+
+    def _make_builders(self, schema: dlt.Schema) -> None:
+        primary_key, hashed = self._primary_key(schema)
+
+        def known_types(table: str) -> dict[str, str]:
+            return self._known_types(schema, table)
+
+        naming, nesting = schema.naming, self._max_nesting
+        self._builder = MediaTables(
+            self.table,
+            naming,
+            nesting,
+            known_types,
+            key_hash=primary_key if hashed else None,
+            required=primary_key,
+        )
+        # root ids hashed from the key: only `MediaTables` makes those (read pages use dicts)
+        self._json_pages = None
+        if not hashed:
+            self._json_pages = JsonPages(
+                self.table, naming, nesting, known_types, primary_key, reader=self.reader
+            )
+        self._child_columns = {
+            naming.shorten_fragments(self.table, path): columns
+            for path, columns in self._nested_columns.items()
+        }
 
     def _primary_key(self, schema: dlt.Schema) -> tuple[list[str], bool]:
         """The root table's primary key, and whether dlt would hash it into root ids.
@@ -397,3 +465,19 @@ class MediaItems:
             nested_hints=nested or None,
             write_disposition=self._write_disposition(),
         )
+
+
+def _runs(pages: Sequence[Pending]) -> Iterator[list[Pending]]:
+    """`pages` cut into runs of one kind, in order: dict pages, or pages read under one
+    schema (`JsonPages` builds a batch read under one schema only)."""
+    run: list[Pending] = []
+    kind: object = None
+    for page in pages:
+        page_kind = page[0].schema if isinstance(page[0], ParsedPage) else None
+        if run and page_kind is not kind:
+            yield run
+            run = []
+        run.append(page)
+        kind = page_kind
+    if run:
+        yield run

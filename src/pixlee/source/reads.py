@@ -20,6 +20,7 @@ import dlt
 
 from pixlee.api.concurrency import ReadAhead, interleave
 from pixlee.api.errors import PixleeContentError, PixleeNotFoundError
+from pixlee.api.paging import BodyReader
 from pixlee.source.destination import running_pipeline_with_destination
 from pixlee.source.loaded_rows import DestinationView
 from pixlee.source.metrics import AlbumScanned
@@ -111,7 +112,8 @@ def _events(run: PixleeRun) -> Iterator[Any]:
     if albums_wanted:
         album_ids = run.album_ids or [album["id"] for album in state.directory.albums()]
         progress.expect(listed, album_ids)
-        tasks.extend(_album_tasks(run, state, album_ids, destination))
+        parse = state.media_items.body_parser() if wanted is None or MEDIA in wanted else None
+        tasks.extend(_album_tasks(run, state, album_ids, destination, parse))
     if wanted is None or PRODUCT_MEDIA in wanted:
         tasks.extend(_sku_task(run, state, sku) for sku in run.skus)
     for endpoint in run.endpoints:
@@ -136,8 +138,14 @@ def _events(run: PixleeRun) -> Iterator[Any]:
 
 
 def _album_tasks(
-    run: PixleeRun, state: RunState, album_ids: list[int], destination: DestinationView | None
+    run: PixleeRun,
+    state: RunState,
+    album_ids: list[int],
+    destination: DestinationView | None,
+    parse: BodyReader | None,
 ) -> list[Callable[[], Iterator[Any]]]:
+    """One scan task per album; `parse` (media as Arrow) reads full scans' pages a second way
+    in the page threads, so `media` builds its tables without walking dicts."""
     read_ahead = ReadAhead(run.config.max_in_flight)
     scanner = AlbumScanner(
         run.client,
@@ -152,6 +160,7 @@ def _album_tasks(
         # colliding names are renamed where rows meet dlt's normalizer (see MediaItems)
         screen=ItemScreen(MEDIA, "album_photo_id", None, tagged_products=True),
         read_ahead=read_ahead.window,
+        parse=parse,
     )
 
     def album_scan(album_id: int) -> Callable[[], Iterator[Any]]:

@@ -44,7 +44,10 @@ from typing import Any, Protocol
 
 from pixlee.api.client import PixleeClient
 from pixlee.api.errors import PixleeConfigError, PixleeContentError, PixleeNotFoundError
+from pixlee.api.paging import BodyReader, Page
 from pixlee.api.values import to_int
+from pixlee.source.arrow.album_pages import KEY, ArrowPage
+from pixlee.source.arrow.json_read import ParsedPage, kept_page
 from pixlee.source.metrics import AlbumScanned, RunMetrics
 from pixlee.source.quarantine import ItemScreen, Rejection
 
@@ -65,6 +68,8 @@ class AlbumPage:
     page: int
     items: list[dict[str, Any]]
     full_scan: bool
+    # the same items read as Arrow in the page thread (`pixlee.source.arrow.json_read`), or None
+    parsed: ParsedPage | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +139,22 @@ def _unseen(items: list[dict[str, Any]], seen: set[Any]) -> list[dict[str, Any]]
     return fresh
 
 
+def _as_arrow(page: Page, fresh: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], Any]:
+    """The kept items and their Arrow page (None: the items are whole dicts).
+
+    A page read as Arrow (`ArrowPage`) holds only the scan's fields in its dicts: its Arrow page
+    is cut to the items kept, or, should that fail, the kept items are decoded whole."""
+    read = page.parsed
+    if not isinstance(read, ArrowPage):
+        return fresh, None
+    cut = kept_page(read.parsed, page.items, fresh, KEY)
+    if cut is not None:
+        return fresh, cut
+    whole = read.parsed.dicts()  # every item, in the order of `page.items`
+    position = {id(item): index for index, item in enumerate(page.items)}
+    return [whole[position[id(item)]] for item in fresh], None
+
+
 @dataclass
 class _Scan:
     """One album's scan in progress."""
@@ -167,8 +188,13 @@ class AlbumScanner:
         metrics: RunMetrics,
         screen: ItemScreen,
         read_ahead: Callable[[], int] | int = 0,
+        parse: BodyReader | None = None,
     ) -> None:
+        """`parse`: reads the bodies of full scans' pages first (see `PixleeClient.iter_pages`
+        and `pixlee.source.arrow.album_pages`); such pages reach `media` as Arrow
+        (`AlbumPage.parsed`)."""
         self._client = client
+        self._parse = parse
         self._cursors = cursors
         self._filters = filters
         self._user_sort = sort
@@ -246,6 +272,7 @@ class AlbumScanner:
             filters=self._filters,
             sort=self._user_sort or INCREMENTAL_SORT,
             read_ahead=self._read_ahead if scan.full else 0,
+            parse=self._parse if scan.full else None,
         )
         for page in pages:
             scan.pages += 1
@@ -253,7 +280,8 @@ class AlbumScanner:
             fresh = _unseen(items, scan.seen)
             scan.newest = max([scan.newest, *(_approved_ms(item) for item in fresh)])
             self._count_versions(fresh, scan.loaded)
-            yield AlbumPage(scan.album_id, page.page, fresh, scan.full)
+            fresh, parsed = _as_arrow(page, fresh)
+            yield AlbumPage(scan.album_id, page.page, fresh, scan.full, parsed)
             reached_old = (
                 scan.threshold is not None
                 and bool(page.items)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -157,3 +158,52 @@ def test_pixlees_error_bodies_are_definite_answers(fixture: str, status: int, er
     with hostile_server(lambda r: Reply(status=status, body=body)) as server, pytest.raises(error):
         list(_client(server.base_url).iter_sku_photos("PTS5"))
     assert len(server.received) == 1
+
+
+@dataclass(frozen=True)
+class _ReadPage:
+    items: list[dict[str, Any]]
+    has_next: bool
+
+
+class _Reader:
+    """Reads only the bodies in `accepts`; records what it was shown and taught."""
+
+    def __init__(self, *accepts: bytes) -> None:
+        self.accepts = accepts
+        self.shown: list[bytes] = []
+        self.learned: list[Any] = []
+
+    def read(self, body: bytes | bytearray) -> _ReadPage | None:
+        self.shown.append(bytes(body))
+        return _ReadPage([{"read": len(self.shown)}], True) if body in self.accepts else None
+
+    def learn(self, envelope: Any) -> None:
+        self.learned.append(envelope)
+
+
+def test_a_listing_reader_is_tried_first_and_refused_bodies_are_checked_as_before() -> None:
+    """`parse` reads a 2xx body before any decoding; a body it refuses is decoded and checked
+    as usual (a cut one retried) and, decoded strictly, taught to it."""
+    good = json.dumps(real_page(next=True)).encode()
+    last = json.dumps(real_page(2, next=False)).encode()
+    reader = _Reader(good)
+    replies = in_turn(Reply(body=good[: len(good) // 2]), Reply(body=good), Reply(body=last))
+    with hostile_server(replies) as server:
+        pages = list(_client(server.base_url).iter_album_photos(1659473, parse=reader))
+    assert len(server.received) == 3  # the cut body was refused, then retried as a cut body
+    assert reader.shown == [good[: len(good) // 2], good, last]
+    assert [page.parsed for page in pages] == [_ReadPage([{"read": 2}], True), None]
+    assert pages[0].items == [{"read": 2}] and pages[0].has_next
+    assert pages[1].items == real_page()["data"] and not pages[1].has_next
+    assert reader.learned == [json.loads(last)]
+
+
+def test_a_leniently_decoded_body_is_not_taught_to_the_reader() -> None:
+    """A body read with U+FFFD in place of bad bytes: its dicts are not what its bytes say."""
+    body = _page_with_first_caption(b"alone \\ud83d here")
+    reader = _Reader()
+    with hostile_server(lambda r: Reply(body=body)) as server:
+        (page,) = list(_client(server.base_url).iter_album_photos(1659473, parse=reader))
+    assert page.parsed is None and page.items[0]["photo_title"] == "alone \ufffd here"
+    assert reader.shown == [body] and reader.learned == []
