@@ -20,7 +20,8 @@ Variants (each differs from `ours` in one thing, except the plain ones):
 - writer: ours with uncompressed intermediate files rotated every 10,000 rows (config);
 - dlt_duckdb: ours through dlt's own DuckDB jobs, same DuckDB settings (exactly-once's cost);
 - plain: `dlt.pipeline(destination="duckdb").run(pixlee_source())`, nothing else;
-- plain_once: the same with `destination=pixlee.pipeline.exactly_once.duckdb(...)`.
+- plain_once: the same with `destination=pixlee.pipeline.exactly_once.duckdb(...)`;
+- plain_tuned: plain_once inside `with pixlee.pipeline.tuned():` (a script that is the process).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ VARIANTS = (
     "dlt_duckdb",
     "plain",
     "plain_once",
+    "plain_tuned",
 )
 RESULT_PREFIX = "SETTINGS-RESULT "
 WRITER_ENV = {"DATA_WRITER__DISABLE_COMPRESSION": "true", "DATA_WRITER__FILE_MAX_ITEMS": "10000"}
@@ -78,14 +80,17 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
         rate_limit_per_minute=100_000_000,
     )
     started = time.perf_counter()
-    if variant in ("plain", "plain_once"):
-        from pixlee.pipeline import exactly_once
+    if variant in ("plain", "plain_once", "plain_tuned"):
+        from contextlib import nullcontext
+
+        from pixlee.pipeline import exactly_once, tuned
 
         destination: Any = "duckdb"
-        if variant == "plain_once":
+        if variant != "plain":
             destination = exactly_once.duckdb(str(workdir / "settings.duckdb"))
         pipeline = dlt.pipeline("settings", destination=destination, progress="log")
-        pipeline.run(source)
+        with tuned() if variant == "plain_tuned" else nullcontext():
+            pipeline.run(source)
     else:
         pipeline = _ours(variant, workdir, source)
     seconds = time.perf_counter() - started

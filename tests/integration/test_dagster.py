@@ -618,7 +618,8 @@ def test_definitions_need_no_key_and_an_account_without_one_is_a_clear_error(
 
 
 def test_a_shard_without_albums_loads_nothing_rather_than_every_album() -> None:
-    """To the source, no album ids means every album: a shard with none must not run it."""
+    """A shard with no album (fewer albums than shards) has nothing to load: it runs no
+    source (which would refuse an empty `album_ids`, or with none read every album)."""
     from pixlee.orchestration.loads import Load
     from pixlee.orchestration.settings import Account
 
@@ -628,6 +629,19 @@ def test_a_shard_without_albums_loads_nothing_rather_than_every_album() -> None:
     source = Load(account, "shard", 0, 2).source(pipeline)
     assert source is not None and sorted(source.selected_resources) == sorted(
         SHARD_TABLES + ("_pixlee_rejected",)
+    )
+
+
+def test_an_empty_album_list_in_an_accounts_config_is_refused() -> None:
+    from pixlee.orchestration.loads import Load
+    from pixlee.orchestration.settings import Account
+
+    account = Account(overrides={"api_key": "k", "album_ids": []})
+    with pytest.raises(PixleeConfigError) as raised:
+        Load(account, "shard", 0, 2).source(None)  # type: ignore[arg-type]
+    assert str(raised.value) == (
+        "album_ids under [sources.pixlee_source] is empty: list at least one album id, "
+        "or leave album_ids out to load every album"
     )
 
 

@@ -103,7 +103,7 @@ def resolve_destination(destination: Any, duckdb_file: str = DUCKDB_FILE) -> Any
 
 def list_album_ids(source_kwargs: dict[str, Any]) -> list[int]:
     """Every album of the account, listed by the source itself (same key, pacing, retries)."""
-    albums = pixlee_source(**{**source_kwargs, "album_ids": []}).with_resources("albums")
+    albums = pixlee_source(**{**source_kwargs, "album_ids": None}).with_resources("albums")
     return [row["id"] for row in albums if isinstance(row.get("id"), int)]
 
 
@@ -167,7 +167,7 @@ class Load:
         kwargs = self.account.source_kwargs()
         if self.kind == "shard":
             kwargs["album_ids"] = self.shard_album_ids(kwargs)
-            if not kwargs["album_ids"]:  # to the source, no album ids means every album
+            if not kwargs["album_ids"]:  # fewer albums than shards: nothing to load here
                 return None
         source: DltSource = pixlee_source(**kwargs).with_resources(*self.resources)
         return source

@@ -110,6 +110,11 @@ class Account:
         if value is None:
             return None
         values = [value] if isinstance(value, int | str) else list(value)
+        if not values:  # as the source: an empty list is not "every album"
+            raise PixleeConfigError(
+                f"album_ids under [{self.section}] is empty: list at least one album id, "
+                "or leave album_ids out to load every album"
+            )
         try:
             return [int(v) for v in values]
         except (TypeError, ValueError):

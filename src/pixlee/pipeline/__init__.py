@@ -25,7 +25,7 @@ from pixlee.pipeline.steps import (
     preferred_file_format,
     run_source,
 )
-from pixlee.pipeline.tuning import tune_process
+from pixlee.pipeline.tuning import tune_process, tuned
 
 __all__ = [
     "AroundLoad",
@@ -40,6 +40,7 @@ __all__ = [
     "preferred_file_format",
     "run_source",
     "tune_process",
+    "tuned",
 ]
 
 

@@ -2,7 +2,8 @@
 
 They change the whole process (every thread, every library in it), so only the process's own
 script decides: `pixlee_pipeline.py` and `pixlee run` call `tune_process()` and pass
-`tuned=True` to `run_source`. Nothing here runs on import or inside the source.
+`tuned=True` to `run_source`; a script that calls dlt itself wraps its `pipeline.run` in
+`with tuned():`. Nothing here runs on import or inside the source.
 
 - Fewer cyclic-GC passes while extracting: building Arrow columns allocates millions of
   short-lived dicts and lists; with Python's first-generation threshold (700 allocations) the
@@ -74,3 +75,24 @@ def release_freed_memory() -> None:
     libc = _libc()
     if libc is not None:
         libc.malloc_trim(0)
+
+
+@contextmanager
+def tuned(gen0: int = EXTRACTION_GEN0_THRESHOLD, arenas: int = MALLOC_ARENAS) -> Iterator[None]:
+    """`run_source(tuned=True)`'s tunings around a block, for a script that runs dlt itself::
+
+        with tuned():
+            dlt.pipeline(destination="duckdb").run(pixlee_source())
+
+    Why a block and not a setting of the source: they change the whole process, which only its
+    script may decide. Fewer GC passes for the block (thresholds restored after); malloc arenas
+    capped for threads started in it (glibc cannot undo that); freed memory handed back at the
+    end. Inside `pipeline.run` the load follows extraction with no pause between them, so the
+    memory extraction freed is handed back after the load, not before it as `run_source` does.
+    """
+    tune_process(arenas)
+    try:
+        with fewer_gc_passes(gen0):
+            yield
+    finally:
+        release_freed_memory()
