@@ -68,7 +68,9 @@ class AlbumPage:
     page: int
     items: list[dict[str, Any]]
     full_scan: bool
-    # the same items read as Arrow in the page thread (`pixlee.source.arrow.json_read`), or None
+    # the same items read as Arrow in the page thread (`pixlee.source.arrow.album_pages`), or
+    # None. When set, `items` hold only the scan's fields (`album_pages.SCAN_FIELDS`, products
+    # as ids): whole items come from `parsed` (`dicts()`), never from `items`
     parsed: ParsedPage | None = None
 
 
