@@ -47,6 +47,7 @@ from pixlee.source.arrow.tables import (
     ROW_ID,
     TIMESTAMP_TYPE,
     VALUE,
+    DltNames,
     NotArrowable,
     TableSpec,
 )
@@ -96,12 +97,10 @@ class JsonPages:
     ) -> None:
         self.root_table = root_table
         self.reader = reader or PageReader()
-        self._naming = naming
         self._max_nesting = max_nesting
         self._known_types = known_types
         self._required = frozenset(required)
-        self._names: dict[tuple[str, ...], str] = {}
-        self._tables: dict[tuple[str, str], str] = {}
+        self._dlt_names = DltNames(naming)
         products = self._child_table(root_table, "products")
         self._id_fields = {root_table: MEDIA_ID_FIELDS, products: PRODUCT_ID_FIELDS}
         self._time_fields = {root_table: MEDIA_TIME_FIELDS, products: PRODUCT_TIME_FIELDS}
@@ -124,22 +123,10 @@ class JsonPages:
         return _Build(self, pages).tables(load_id)
 
     def _name(self, path: tuple[str, ...]) -> str:
-        name = self._names.get(path)
-        if name is None:
-            if any(not part or part.isspace() for part in path):
-                raise NotArrowable("an empty field name")
-            normalized = [self._naming.normalize_identifier(part) for part in path]
-            name = self._names[path] = self._naming.shorten_fragments(*normalized)
-        return name
+        return self._dlt_names.column(path)
 
     def _child_table(self, parent: str, column: str) -> str:
-        name = self._tables.get((parent, column))
-        if name is None:
-            name = self._naming.shorten_fragments(
-                parent, self._naming.normalize_table_identifier(column)
-            )
-            self._tables[(parent, column)] = name
-        return name
+        return self._dlt_names.child_table(parent, column)
 
 
 @dataclass

@@ -116,6 +116,38 @@ class TableSpec:
     json_columns: frozenset[str]
 
 
+class DltNames:
+    """Column and child-table names as dlt's normalizer makes them, each worked out once.
+
+    Shared by both Arrow builders (`MediaTables`, `JsonPages`): they must name alike."""
+
+    def __init__(self, naming: NamingConvention) -> None:
+        self._naming = naming
+        self._columns: dict[Key, str] = {}
+        self._tables: dict[tuple[str, str], str] = {}
+
+    def column(self, key: Key) -> str:
+        """A field's column (a path inside nested dicts joins its parts with `__`)."""
+        name = self._columns.get(key)
+        if name is None:
+            parts = (key,) if isinstance(key, str) else key
+            if any(not part or part.isspace() for part in parts):
+                raise NotArrowable("an empty field name")
+            normalized = [self._naming.normalize_identifier(part) for part in parts]
+            name = self._columns[key] = self._naming.shorten_fragments(*normalized)
+        return name
+
+    def child_table(self, parent: str, column: str) -> str:
+        """The child table a list field of `parent` makes."""
+        name = self._tables.get((parent, column))
+        if name is None:
+            name = self._naming.shorten_fragments(
+                parent, self._naming.normalize_table_identifier(column)
+            )
+            self._tables[(parent, column)] = name
+        return name
+
+
 class MediaTables:
     """Builds the Arrow tables of a batch of items of one media-shaped root table.
 
@@ -138,11 +170,9 @@ class MediaTables:
         self._key_hash = tuple(key_hash) if key_hash else None
         # root columns dlt declares NOT NULL (the primary key): Arrow says so too when it holds
         self._required = frozenset(required)
-        self._naming = naming
         self._max_nesting = max_nesting
         self._known_types = known_types
-        self._names: dict[Key, str] = {}
-        self._tables: dict[tuple[str, str], str] = {}
+        self._dlt_names = DltNames(naming)
         # (table, column) -> the text/bool Arrow type it was built with (see `_plain_column`)
         self._plain: dict[tuple[str, str], pa.DataType] = {}
         products = self._child_table(root_table, "products")
@@ -342,23 +372,10 @@ class MediaTables:
         )
 
     def _name(self, key: Key) -> str:
-        name = self._names.get(key)
-        if name is None:
-            parts = (key,) if isinstance(key, str) else key
-            if any(not part or part.isspace() for part in parts):
-                raise NotArrowable("an empty field name")
-            normalized = [self._naming.normalize_identifier(part) for part in parts]
-            name = self._names[key] = self._naming.shorten_fragments(*normalized)
-        return name
+        return self._dlt_names.column(key)
 
     def _child_table(self, parent: str, column: str) -> str:
-        name = self._tables.get((parent, column))
-        if name is None:
-            name = self._naming.shorten_fragments(
-                parent, self._naming.normalize_table_identifier(column)
-            )
-            self._tables[(parent, column)] = name
-        return name
+        return self._dlt_names.child_table(parent, column)
 
     def _table(self, arrays: dict[str, pa.Array], is_root: bool) -> pa.Table:
         required = self._required if is_root else frozenset()
