@@ -36,6 +36,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar, cast
 
+from dlt.common.destination.capabilities import DestinationCapabilitiesContext
 from dlt.common.destination.client import LoadJob, RunnableLoadJob
 from dlt.common.destination.typing import PreparedTableSchema
 from dlt.destinations.exceptions import DatabaseException
@@ -51,15 +52,19 @@ logger = logging.getLogger(__name__)
 
 JOBS_TABLE = "_pixlee_load_jobs"
 # DuckDB settings for the database the exactly-once factory opens, unless configured
-# (`[destination.duckdb.credentials] global_config = {memory_limit = "2GB"}` wins). Every load
-# merges, and the merge of a first load of 100,000 media runs as one transaction: DuckDB's
-# default (80% of RAM) took the load step to ~1.2 GB; 256 MB spills instead and held it to
-# ~550 MB (192 MB ran out of memory in that merge). One thread fewer than the cores leaves one
-# to the Python process: on 2 cores the load took ~25-45% less CPU with 1 thread than with 2.
+# (`[destination.duckdb.credentials] global_config = {memory_limit = "2GB"}` wins). DuckDB's
+# default (80% of RAM) took the load step to ~1.2 GB at 100,000 media. Measured at 200,000
+# media (plain `pipeline.run`, 2 cores): peak 790 MB under 256 MB with dlt's 20 parallel jobs,
+# ~535 MB under 128 MB with 2 at a time, for the same load time (11.6-15.6 s, both); 96 MB
+# ran out of memory in parallel staging copies. One thread fewer than the cores leaves one to
+# the Python process: on 2 cores the load took ~25-45% less CPU with 1 thread than with 2.
 DUCKDB_DEFAULTS: dict[str, Any] = {
-    "memory_limit": "256MB",
+    "memory_limit": "128MB",
     "threads": max(1, (os.cpu_count() or 2) - 1),
 }
+# Load jobs at a time under that cap, unless the factory is given `max_parallel_load_jobs`
+# (dlt's own default, `load.workers` = 20, ran them all at once: +60-80 MB each, no faster).
+PARALLEL_LOAD_JOBS = 2
 _CREATE_LOCK = threading.Lock()
 
 
@@ -211,12 +216,18 @@ class DuckDbExactlyOnceClient(ExactlyOnceClient, DuckDbClient):
 
 
 class duckdb(dlt_duckdb):  # noqa: N801 (dlt names factories by destination)
-    """dlt's DuckDB destination with exactly-once load jobs (see the module docstring), and
-    `DUCKDB_DEFAULTS` for the settings the user has not chosen."""
+    """dlt's DuckDB destination with exactly-once load jobs (see the module docstring),
+    `DUCKDB_DEFAULTS` for the settings the user has not chosen, and `PARALLEL_LOAD_JOBS` jobs
+    at a time unless given `max_parallel_load_jobs=`."""
 
     @property
     def client_class(self) -> type[DuckDbClient]:
         return DuckDbExactlyOnceClient
+
+    def _raw_capabilities(self) -> DestinationCapabilitiesContext:
+        caps = super()._raw_capabilities()
+        caps.max_parallel_load_jobs = caps.max_parallel_load_jobs or PARALLEL_LOAD_JOBS
+        return caps
 
     def configuration(self, initial_config: Any, accept_partial: bool = False) -> Any:
         config = super().configuration(initial_config, accept_partial)

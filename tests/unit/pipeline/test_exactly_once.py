@@ -165,3 +165,22 @@ def test_a_later_process_finds_the_destination_by_its_reference(tmp_path: Path) 
         pipelines_dir=str(tmp_path / "pipelines"),
     )
     assert type(by_name.destination) is exactly_once.duckdb
+
+
+def test_a_plain_run_loads_under_the_factorys_memory_cap_and_job_count(tmp_path: Path) -> None:
+    """`dlt.pipeline(destination=exactly_once.duckdb(...)).run(...)` gets the same DuckDB
+    settings and load parallelism as `make_pipeline`: the load's peak depends on both."""
+    from dlt.load.configuration import LoaderConfiguration
+    from dlt.load.utils import get_available_worker_slots
+
+    pipeline = _pipeline(tmp_path, exactly_once.duckdb(str(tmp_path / "x.duckdb")), "caps")
+    pipeline.run(ITEMS, table_name="items")
+    with pipeline.sql_client() as client:
+        limit = client.execute_sql("SELECT current_setting('memory_limit')")[0][0]
+    assert limit == "122.0 MiB"  # DUCKDB_DEFAULTS' 128MB, as DuckDB reports it
+    caps = pipeline.destination.capabilities()
+    assert caps.max_parallel_load_jobs == exactly_once.PARALLEL_LOAD_JOBS == 2
+    dlt_default = LoaderConfiguration(workers=20)
+    assert get_available_worker_slots(dlt_default, caps, []) == 2
+    chosen = exactly_once.duckdb(str(tmp_path / "y.duckdb"), max_parallel_load_jobs=6)
+    assert get_available_worker_slots(dlt_default, chosen.capabilities(), []) == 6
