@@ -17,6 +17,7 @@ into the same values.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -270,21 +271,17 @@ def _int_or_text(data_type: pa.DataType) -> bool:
     )
 
 
-_NUMBER_ENDS = frozenset(b",]} \t\r\n")
+# `-0` followed by what may end a number, or by the end of the body
+_INTEGER_NEGATIVE_ZERO = re.compile(rb"-0(?:[,\]} \t\r\n]|\Z)")
 
 
 def _integer_negative_zero(body: bytes) -> bool:
     """Whether `-0` appears as a whole number (not `-0.5`, `-0e1`, `-01`, or a date's `-05`).
 
     Also true for the same characters inside a string (e.g. "UTC-0,"): such a page merely
-    takes the dict path."""
-    at = body.find(b"-0")
-    while at >= 0:
-        end = at + 2
-        if end == len(body) or body[end] in _NUMBER_ENDS:
-            return True
-        at = body.find(b"-0", end)
-    return False
+    takes the dict path. One regex scan: a `find` loop held the GIL ~0.5 ms a page, every
+    date's `-0` a hit."""
+    return _INTEGER_NEGATIVE_ZERO.search(body) is not None
 
 
 def read_body(body: bytes, schema: ReadSchema) -> ParsedPage | Unreadable:
