@@ -132,7 +132,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ways", default="plain,run_source")
     parser.add_argument("--only", choices=("after", "before"), default=None)
     args = parser.parse_args(argv)
-    trees: list[tuple[str, Path | None]] = [("after", None)]
+    # this checkout's own src, not whatever `pixlee` the venv's editable install points at
+    trees: list[tuple[str, Path | None]] = [("after", ROOT)]
     if args.before is not None:
         trees.append(("before", args.before))
     if args.only:
