@@ -10,9 +10,9 @@ Run: ``python -m bench.pipeline_settings --media 100000 --reps 3`` (all variants
 some: ``--variants ours,plain``. It prints figures and never asserts them.
 
 Variants (each differs from `ours` in one thing, except the plain ones):
-- ours: `make_pipeline` + `run_source` (exactly-once DuckDB with its defaults: 256 MB cap, one
-  thread fewer than the cores; the connection held around the load; parquet; normalize
-  workers per core), no process tunings;
+- ours: `make_pipeline` + `run_source` (exactly-once DuckDB with its defaults: 128 MB cap, one
+  thread fewer than the cores, 2 load jobs at a time; the connection held around the load;
+  parquet; normalize workers per core), no process tunings;
 - tuned: ours + `run_source(tuned=True)` (malloc arenas, GC thresholds, memory handed back);
 - gc, arenas, trim: ours + one of those tunings;
 - not_held: ours without the DuckDB connection held around the load step;
