@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import dlt
+import duckdb
 import pytest
 from dlt.common.destination.client import RunnableLoadJob
 from dlt.common.storages.load_package import ParsedLoadJobFileName
@@ -177,7 +178,10 @@ def test_a_plain_run_loads_under_the_factorys_memory_cap_and_job_count(tmp_path:
     pipeline.run(ITEMS, table_name="items")
     with pipeline.sql_client() as client:
         limit = client.execute_sql("SELECT current_setting('memory_limit')")[0][0]
-    assert limit == "122.0 MiB"  # DUCKDB_DEFAULTS' 128MB, as DuckDB reports it
+    with duckdb.connect(config={"memory_limit": "128MB"}) as reference:
+        expected = reference.execute("SELECT current_setting('memory_limit')").fetchone()
+    assert expected is not None and limit == expected[0]  # as this DuckDB writes 128MB
+    assert exactly_once.DUCKDB_DEFAULTS["memory_limit"] == "128MB"
     caps = pipeline.destination.capabilities()
     assert caps.max_parallel_load_jobs == exactly_once.PARALLEL_LOAD_JOBS == 2
     dlt_default = LoaderConfiguration(workers=20)
