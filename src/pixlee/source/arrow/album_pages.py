@@ -13,7 +13,6 @@ every item (the screen rejects or rewrites any other), tagged products whose ids
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -62,8 +61,6 @@ class AlbumPageReader:
 
     def __init__(self, reader: PageReader) -> None:
         self._reader = reader
-        self._lock = threading.Lock()
-        self.refused = 0  # pages read as Arrow whose scan fields were not (decoded instead)
 
     def read(self, body: bytes | bytearray) -> ArrowPage | None:
         parsed = self._reader.read(bytes(body))
@@ -74,8 +71,7 @@ class AlbumPageReader:
         except pa.ArrowException:  # an array Arrow got wrong: the dict path decides
             items = None
         if items is None:
-            with self._lock:
-                self.refused += 1
+            self._reader.refuse("fields the scan cannot read from Arrow")
             return None
         return ArrowPage(parsed, items, parsed.has_next)
 

@@ -142,13 +142,19 @@ class PageReader:
     def read(self, body: bytes) -> ParsedPage | None:
         """`parse`, None for a body that takes the dict path (`pixlee.api.paging.BodyReader`)."""
         parsed = self.parse(body)
-        with self._lock:
-            if isinstance(parsed, ParsedPage):
+        if isinstance(parsed, ParsedPage):
+            with self._lock:
                 self.read_pages += 1
-                return parsed
-            self.fallbacks[parsed.reason.split(":")[0]] += 1
-        logger.debug("a page takes the dict path: %s", parsed.reason)
+            return parsed
+        self.refuse(parsed.reason)
         return None
+
+    def refuse(self, reason: str) -> None:
+        """Count a page that takes the dict path after all (here, or when its reader's caller
+        cannot use what Arrow read), under `reason` up to its first colon."""
+        with self._lock:
+            self.fallbacks[reason.split(":")[0]] += 1
+        logger.debug("a page takes the dict path: %s", reason)
 
 
 def _shape_of(value: Any, shape: Shape | None, depth: int) -> Shape:

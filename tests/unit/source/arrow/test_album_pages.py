@@ -84,3 +84,14 @@ def test_products_absent_null_and_empty_stay_apart() -> None:
     )
     assert found is not None
     assert [row["products"] for row in found] == [[{"id": 7}, {"id": 8}], None, [], None]
+
+
+def test_a_page_whose_scan_fields_arrow_cannot_give_is_counted_as_a_fallback() -> None:
+    """A key read as a double (the scanner wants the int the body sent) is decoded instead,
+    and the reader's `fallbacks` say why, as for bodies it refuses itself."""
+    body = orjson.dumps({"status": 200, "next": False, "data": [{"album_photo_id": 1.5}]})
+    reader = PageReader()
+    reader.learn(orjson.loads(body))
+    assert AlbumPageReader(reader).read(body) is None
+    assert reader.read_pages == 1
+    assert dict(reader.fallbacks) == {"fields the scan cannot read from Arrow": 1}
