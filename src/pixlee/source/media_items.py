@@ -31,6 +31,7 @@ from pixlee.source.arrow import dlt_compat
 from pixlee.source.arrow.album_pages import AlbumPageReader
 from pixlee.source.arrow.json_pages import JsonPages
 from pixlee.source.arrow.json_read import PageReader, ParsedPage
+from pixlee.source.arrow.pandas_bridge import load_pandas_bridge
 from pixlee.source.arrow.tables import (
     LIST_IDX,
     LOAD_ID,
@@ -294,6 +295,7 @@ class MediaItems:
             self._arrow_ready = self._use_arrow and _destination_loads_parquet()
             if self._arrow_ready:
                 dlt_compat.install()  # nested tables as Arrow need it (explicit, version-checked)
+                load_pandas_bridge()  # here, before the first request: see its module
         return self._arrow_ready
 
     def removed(self, rows: list[dict[str, Any]]) -> Iterator[Any]:

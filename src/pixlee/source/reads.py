@@ -106,6 +106,9 @@ def _events(run: PixleeRun) -> Iterator[Any]:
     album_ids: list[int] = []
     listed: list[dict[str, Any]] = []
     progress = ReadProgress(running_collector(), lambda: run.client.stats)
+    # before the first request: deciding on Arrow prepares it (see `arrow.pandas_bridge`)
+    read_media = albums_wanted and (wanted is None or MEDIA in wanted)
+    parse = state.media_items.body_parser() if read_media else None
     if wanted is None or {ALBUMS, CATEGORIES} & wanted or (albums_wanted and run.album_ids is None):
         listed = state.directory.albums()
         yield AlbumList(listed)
@@ -117,7 +120,6 @@ def _events(run: PixleeRun) -> Iterator[Any]:
     if albums_wanted:
         album_ids = run.album_ids or [album["id"] for album in state.directory.albums()]
         progress.expect(listed, album_ids)
-        parse = state.media_items.body_parser() if wanted is None or MEDIA in wanted else None
         tasks.extend(_album_tasks(run, state, album_ids, destination, parse))
     if wanted is None or PRODUCT_MEDIA in wanted:
         tasks.extend(_sku_task(run, state, sku) for sku in run.skus)
