@@ -141,6 +141,9 @@ def test_compat_attributes_nested_tables_to_their_root_resource() -> None:
     lookup = dlt_compat._root_resource(lambda table: resources[table])
     assert lookup("albums") == "albums"
     assert lookup("media__products__product_region_links") == "media"
+    # dlt's shortened name of a deep nested table: its last part begins with `_`
+    assert lookup("media___nx") == "media"
+    assert lookup("media__products___x") == "media"
     with pytest.raises(KeyError):
         lookup("unknown__child")
 

@@ -19,7 +19,7 @@ import dlt
 import pytest
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 from dlt.pipeline.pipeline import Pipeline
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from pixlee import PixleeClient, pixlee_source
@@ -177,6 +177,9 @@ def _rejections(pipeline: Pipeline) -> list[tuple[Any, ...]]:
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
 )
 @given(page=pages(max_items=8))
+# a list of objects under a name that normalizes to a leading `_` (`ünï` -> `_nx`): its table
+# `media___nx` once failed the Arrow run (found by this test in CI)
+@example(page=[{"album_photo_id": 1, "ünï": [{"id": 5}]}])
 def test_accepted_items_load_as_dlts_normalizer_loads_them(
     page: list[Any], tmp_path_factory: pytest.TempPathFactory
 ) -> None:

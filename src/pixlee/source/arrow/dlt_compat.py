@@ -87,14 +87,26 @@ def _checked_target(version: str) -> Callable[..., Any]:
 
 
 def _root_resource(resource_of: Callable[[str], str]) -> Callable[[str], str]:
+    """`resource_of`, asked for the table's ancestors when it does not know the table: each
+    name before a `__`, longest first. Every split point, not only the last: a shortened
+    nested name such as `media___nx` (a part that begins with `_`) has its parent `media`
+    before the first of its overlapping separators."""
+
     def lookup(table_name: str) -> str:
-        name = table_name
-        while True:
-            try:
-                return resource_of(name)
-            except KeyError:
-                if "__" not in name:
-                    raise
-                name = name.rsplit("__", 1)[0]
+        try:
+            return resource_of(table_name)
+        except KeyError as unknown:
+            for parent in _ancestors(table_name):
+                try:
+                    return resource_of(parent)
+                except KeyError:
+                    continue
+            raise unknown
 
     return lookup
+
+
+def _ancestors(table_name: str) -> list[str]:
+    """The names before each `__` in `table_name`, longest first."""
+    ends = [i for i in range(1, len(table_name) - 1) if table_name.startswith("__", i)]
+    return [table_name[:end] for end in reversed(ends)]
