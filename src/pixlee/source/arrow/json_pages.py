@@ -284,6 +284,8 @@ class _Build:
                     gathered.arrays[column] = _json_texts(column, values)
                     gathered.json_columns.add(column)
                 elif pa.types.is_struct(values.type):
+                    # `MediaTables` refuses an object under a name already taken (by key order)
+                    gathered.claim(column)
                     self._fields(gathered, values, (*path, key), (*object_path, key), r_lvl - 1)
                 else:
                     self._children(gathered, column, values, (*object_path, key))
