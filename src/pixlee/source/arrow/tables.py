@@ -273,10 +273,13 @@ class MediaTables:
         ids = self._id_fields.get(table, ()) if not path else ()
         times = self._time_fields.get(table, ()) if not path else ()
         keys, columns = _transposed(objects) if fields is None else fields
+        claimed: set[str] = set()  # every field's name, whatever it holds (null, object, list)
         for key, values in zip(keys, columns, strict=True):
             column = self._name((*path, key) if path else key)
-            if column in arrays:  # `Title` and `title`: dlt's normalizer keeps both (renamed)
+            if column in arrays or column in claimed:
+                # `Title` and `title`: dlt's normalizer keeps both (renamed), even beside a null
                 raise NotArrowable(f"{table}: two fields are both named {column!r}")
+            claimed.add(column)
             array = self._plain_column(table, column, values, known.get(column))
             if array is not None:  # the same plain type as in earlier batches
                 arrays[column] = array
