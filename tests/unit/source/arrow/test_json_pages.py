@@ -278,11 +278,12 @@ def _perturbed(draw: st.DrawFn, items: list[dict[str, Any]]) -> list[dict[str, A
     for _ in range(draw(st.integers(1, 6))):
         item: dict[str, Any] = draw(st.sampled_from(items))
         target = item
-        products = [p for p in item.get("products") or [] if isinstance(p, dict)]
+        listed = item.get("products")  # an earlier edit may have made it anything
+        products = [p for p in listed if isinstance(p, dict)] if isinstance(listed, list) else []
         in_product = draw(st.booleans())
         if products and in_product:
             target = draw(st.sampled_from(products))  # type: ignore[arg-type]
-        key = draw(st.sampled_from(sorted(target)) | odd)
+        key = draw(st.sampled_from(sorted(target)) | odd) if target else draw(odd)
         action = draw(st.sampled_from(["drop", "null", "value", "empty", "kind"]))
         if action == "drop":
             target.pop(key, None)
