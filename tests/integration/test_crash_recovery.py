@@ -226,7 +226,7 @@ def test_kills_in_a_first_and_a_merge_load_then_one_rerun_equals_truth(
     assert sim.stats.count(route=PHOTOS) == len(sim.truth_albums())
 
 
-# a child table's staging copy and a merge job in `make test`; every kind of job with
+# a child table's copy and a merge job in `make test`; every kind of job with
 # PIXLEE_CRASH_TRIALS=all (the root's copy, the state row, another merge)
 COMMIT_WINDOW_TABLES = {
     "lean": ["media__products"],
@@ -238,10 +238,17 @@ COMMIT_WINDOW_TABLES = {
 def test_a_job_killed_between_commit_and_record_loads_once(
     tmp_path: Path, crash_sim: Simulator, table: str
 ) -> None:
-    """The root and a child copy into staging, the state row appended to its final table, and
-    two merge jobs: each killed right after its commit, then one rerun."""
+    """The root and a child copy of a first load (straight into the final tables: see
+    `exactly_once`), the state row appended to its final table, and two merge jobs of a load
+    into loaded tables (a full scan, new media since): each killed right after its commit,
+    then one rerun."""
     sim, place = crash_sim, Place(tmp_path / "run")
-    assert _killed(_plan(place, sim, after_table=table))
+    reconcile = "1d"
+    if table.endswith(".sql"):  # a first load merges no media: load once, then merge into it
+        _rerun(place, sim)
+        _add_media(sim, 0)
+        reconcile = "always"
+    assert _killed(_plan(place, sim, after_table=table, reconcile=reconcile))
     assert_truth(_rerun(place, sim), sim, sim.skus()[:2])
 
 

@@ -1,8 +1,9 @@
-"""Every load of `media` merges, the first one too, and each merge replaces child rows whole.
+"""Every load of `media` is a merge, the first one too, and each merge replaces child rows whole.
 
-A first load that appended would be faster, but not idempotent: a job dlt resumes after a crash
-would insert its rows twice. These tests pin that every run merges (deduplicated delete-insert)
-and that a merge finds every row and child row it must replace: after a first load, after a page
+(A first load into empty tables copies straight into them on the exactly-once destinations,
+each job once: `pixlee.pipeline.exactly_once`.) These tests pin that every run is declared a
+merge (deduplicated delete-insert) and that a merge finds every row and child row it must
+replace: after a first load, after a page
 that went through dlt's normalizer, when the destination holds rows the local state does not know
 of, and when two extracted packages wait for one load.
 """

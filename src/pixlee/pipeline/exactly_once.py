@@ -20,6 +20,15 @@ This is dlt's extension point for it: a destination factory whose job client cre
 `"pixlee.pipeline.exactly_once.duckdb"`), or let `make_pipeline` choose it. Config sections
 are the usual ones (`[destination.duckdb]`, `[destination.postgres]`).
 
+A merge into an empty table loads straight into it: when a package's merge table (with its
+child tables) has no rows yet at the destination, deduplicated by its source (dlt's
+`deduplicated` delete-insert, no hard-delete or dedup-sort column), dlt's merge would only copy
+the staging tables into the final ones. Its jobs then copy their files into the final tables
+(exactly once, as above) and no merge job follows: a first load of 200,000 media took 8-9 s
+instead of 16-19 s. The choice is made once per package, before its first job, and kept in the
+package's state, so a package resumed after a crash keeps it (one begun before the choice
+existed keeps dlt's staging).
+
 Exactly once: DuckDB's parquet, jsonl and insert_values jobs; Postgres' insert_values and csv
 jobs. Other jobs run as dlt runs them: dlt's SQL jobs (merges, replaces), which read the
 staging tables and delete before they insert in one transaction, so a rerun gives the same
@@ -32,20 +41,32 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar, cast
 
 from dlt.common.destination.capabilities import DestinationCapabilitiesContext
-from dlt.common.destination.client import LoadJob, RunnableLoadJob
+from dlt.common.destination.client import FollowupJobRequest, LoadJob, RunnableLoadJob
 from dlt.common.destination.typing import PreparedTableSchema
-from dlt.destinations.exceptions import DatabaseException
+from dlt.common.schema.typing import TTableSchema
+from dlt.common.schema.utils import (
+    get_dedup_sort_tuple,
+    get_first_column_name_with_prop,
+    get_root_table,
+)
+from dlt.common.storages.exceptions import CurrentLoadPackageStateNotAvailable
+from dlt.common.storages.load_package import (
+    commit_load_package_state,
+    destination_state,
+    load_package_state,
+)
+from dlt.destinations.exceptions import DatabaseException, DatabaseUndefinedRelation
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.destinations.impl.duckdb.duck import DuckDbClient, DuckDbCopyJob
 from dlt.destinations.impl.duckdb.factory import duckdb as dlt_duckdb
 from dlt.destinations.impl.postgres.factory import postgres as dlt_postgres
 from dlt.destinations.insert_job_client import InsertValuesLoadJob
-from dlt.destinations.job_client_impl import SqlJobClientBase
+from dlt.destinations.job_client_impl import SqlJobClientWithStagingDataset
 from dlt.destinations.sql_client import SqlClientBase
 
 logger = logging.getLogger(__name__)
@@ -65,7 +86,10 @@ DUCKDB_DEFAULTS: dict[str, Any] = {
 # Load jobs at a time under that cap, unless the factory is given `max_parallel_load_jobs`
 # (dlt's own default, `load.workers` = 20, ran them all at once: +60-80 MB each, no faster).
 PARALLEL_LOAD_JOBS = 2
+# the package state's record of which merge tables load straight into their final tables
+DIRECT_MERGES = "pixlee_direct_merges"
 _CREATE_LOCK = threading.Lock()
+_DECIDE_LOCK = threading.Lock()
 
 
 class _JoinedTransaction:
@@ -114,7 +138,7 @@ class InsertValuesOnce(_ExactlyOnceJob, InsertValuesLoadJob):
     """dlt's INSERT ... VALUES job (DuckDB, Postgres), exactly once."""
 
 
-class ExactlyOnceClient(SqlJobClientBase):
+class ExactlyOnceClient(SqlJobClientWithStagingDataset):
     """Creates exactly-once jobs for the job classes in `ONCE` and keeps their records.
 
     A mixin: it precedes the destination's own client class (see `DuckDbExactlyOnceClient`).
@@ -145,6 +169,64 @@ class ExactlyOnceClient(SqlJobClientBase):
         if isinstance(job, RunnableLoadJob) and not _idempotent_by_itself(job):
             self._warn_at_least_once(type(job))
         return job
+
+    def should_load_data_to_staging_dataset(self, table_name: str) -> bool:
+        staged = super().should_load_data_to_staging_dataset(table_name)
+        return staged and not self.merges_into_empty(table_name)
+
+    def _create_merge_followup_jobs(
+        self, table_chain: Sequence[PreparedTableSchema]
+    ) -> list[FollowupJobRequest]:
+        if self.merges_into_empty(str(table_chain[0]["name"])):
+            return []  # its jobs loaded the final tables: there is nothing to merge
+        return super()._create_merge_followup_jobs(table_chain)
+
+    def merges_into_empty(self, table_name: str) -> bool:
+        """Whether the merge table chain of `table_name` loads straight into its final tables
+        in this package (see the module docstring): decided at its first question, kept in
+        the package state. Outside a load package: no (dlt's staging)."""
+        root = str(get_root_table(self.schema.tables, table_name)["name"])
+        try:
+            load_id = load_package_state()["load_id"]
+        except CurrentLoadPackageStateNotAvailable:
+            return False
+        with _DECIDE_LOCK:
+            decided = destination_state().setdefault(DIRECT_MERGES, {})
+            if root not in decided:
+                decided[root] = self._may_load_direct(root, load_id)
+                commit_load_package_state()
+            return bool(decided[root])
+
+    def _may_load_direct(self, root: str, load_id: str) -> bool:
+        table = cast(TTableSchema, self.prepare_load_table(root))
+        deduplicated_delete_insert = (
+            table.get("write_disposition") == "merge"
+            and table.get("x-merge-strategy", "delete-insert") == "delete-insert"
+            and table.get("x-stage-data-deduplicated") is True
+            and get_first_column_name_with_prop(table, "hard_delete") is None
+            and get_dedup_sort_tuple(table) is None
+        )
+        if not deduplicated_delete_insert:
+            return False
+        if self._load_has_jobs(load_id):
+            return False  # begun before this choice was made: it finishes as it began
+        return self._final_table_empty(root)
+
+    def _load_has_jobs(self, load_id: str) -> bool:
+        self.ensure_jobs_table()
+        rows = self.sql_client.execute_sql(
+            f"SELECT 1 FROM {self.jobs_table} WHERE load_id = %s LIMIT 1", load_id
+        )
+        return bool(rows)
+
+    def _final_table_empty(self, table_name: str) -> bool:
+        path = self.sql_client.make_qualified_table_name_path(
+            table_name, dataset_name=self._jobs_dataset
+        )
+        try:
+            return not self.sql_client.execute_sql(f"SELECT 1 FROM {'.'.join(path)} LIMIT 1")
+        except DatabaseUndefinedRelation:
+            return True
 
     def initialize_storage(self, truncate_tables: Any = None) -> None:
         super().initialize_storage(truncate_tables)

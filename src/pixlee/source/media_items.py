@@ -159,8 +159,9 @@ class MediaItems:
     child table: measured on 200,000 media, load 11.5 → 9.6 s and, without that window's
     memory, DuckDB loads as fast under a 192 MB cap as under 256 MB.
 
-    Every load merges, the first one too: an append into an empty table would be faster, but a
-    job that dlt resumes after a crash would then insert its rows twice.
+    Every load is declared a merge, the first one too (an append would insert a resumed job's
+    rows twice on dlt's own destinations); the exactly-once destinations turn a deduplicated
+    merge into empty tables into copies straight into them (`pixlee.pipeline.exactly_once`).
     """
 
     def __init__(

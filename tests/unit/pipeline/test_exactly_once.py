@@ -16,6 +16,7 @@ import duckdb
 import pytest
 from dlt.common.destination.client import RunnableLoadJob
 from dlt.common.storages.load_package import ParsedLoadJobFileName
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from dlt.destinations.impl.duckdb.duck import DuckDbClient
 from dlt.pipeline.exceptions import PipelineStepFailed
 from dlt.pipeline.pipeline import Pipeline
@@ -188,3 +189,93 @@ def test_a_plain_run_loads_under_the_factorys_memory_cap_and_job_count(tmp_path:
     assert get_available_worker_slots(dlt_default, caps, []) == 2
     chosen = exactly_once.duckdb(str(tmp_path / "y.duckdb"), max_parallel_load_jobs=6)
     assert get_available_worker_slots(dlt_default, chosen.capabilities(), []) == 6
+
+
+DEDUPLICATED = {"disposition": "merge", "strategy": "delete-insert", "deduplicated": True}
+
+
+def _merge_jobs(pipeline: Pipeline, load_id: str) -> list[str]:
+    jobs = pipeline.get_load_package_info(load_id).jobs["completed_jobs"]
+    return sorted(job.job_file_info.table_name for job in jobs if job.file_path.endswith(".sql"))
+
+
+def _tags(pipeline: Pipeline) -> dict[int, list[str]]:
+    """Each item's tags in list order, read through the parent ids."""
+    ids = {r["_dlt_id"]: r["id"] for r in rows(pipeline, "items")}
+    tags: dict[int, list[tuple[int, str]]] = {}
+    for row in rows(pipeline, "items__tags"):
+        tags.setdefault(ids[row["_dlt_parent_id"]], []).append((row["_dlt_list_idx"], row["t"]))
+    return {key: [t for _, t in sorted(found)] for key, found in sorted(tags.items())}
+
+
+def test_a_deduplicated_merge_into_empty_tables_loads_them_straight_then_merges(
+    tmp_path: Path,
+) -> None:
+    """The first load copies into the final tables (no staging table, no merge job) and the
+    choice is in the package's state; the next load into those tables merges as dlt does."""
+    pipeline = _pipeline(tmp_path, exactly_once.duckdb(str(tmp_path / "x.duckdb")), "direct")
+    first = pipeline.run(
+        ITEMS, table_name="items", write_disposition=DEDUPLICATED, primary_key="id"
+    )
+    load_id = first.loads_ids[0]
+    assert "items" not in _merge_jobs(pipeline, load_id)
+    state = pipeline.get_load_package_state(load_id)["destination_state"]  # type: ignore[typeddict-item]
+    assert state[exactly_once.DIRECT_MERGES]["items"] is True
+    with pytest.raises(DatabaseUndefinedRelation):
+        _staged(pipeline, "items")
+    assert _tags(pipeline) == {n: [f"{n}-{i}" for i in range(3)] for n in range(4)}
+
+    changed = [{"id": 1, "tags": [{"t": "new"}]}, {"id": 9, "tags": []}]
+    second = pipeline.run(
+        changed, table_name="items", write_disposition=DEDUPLICATED, primary_key="id"
+    )
+    assert _merge_jobs(pipeline, second.loads_ids[0]) == ["items"]
+    assert sorted(r["id"] for r in rows(pipeline, "items")) == [0, 1, 2, 3, 9]
+    assert _tags(pipeline) == {
+        0: ["0-0", "0-1", "0-2"],
+        1: ["new"],
+        2: ["2-0", "2-1", "2-2"],
+        3: ["3-0", "3-1", "3-2"],
+    }
+
+
+@pytest.mark.parametrize(
+    "hints",
+    [
+        {"write_disposition": "merge"},  # dlt's merge deduplicates the staging rows itself
+        {"write_disposition": {**DEDUPLICATED, "strategy": "upsert"}},
+        {"write_disposition": DEDUPLICATED, "columns": {"gone": {"hard_delete": True}}},
+        {"write_disposition": DEDUPLICATED, "columns": {"id": {"dedup_sort": "desc"}}},
+    ],
+    ids=["not deduplicated", "upsert", "hard delete", "dedup sort"],
+)
+def test_other_merges_into_empty_tables_stay_staged(tmp_path: Path, hints: dict[str, Any]) -> None:
+    """Where dlt's merge would do more than copy (deduplicate, upsert, delete rows), the
+    first load goes through staging and its merge job, and loads what dlt loads."""
+    pipeline = _pipeline(tmp_path, exactly_once.duckdb(str(tmp_path / "x.duckdb")), "staged")
+    items = [{**item, "gone": False} for item in ITEMS]
+    info = pipeline.run(items, table_name="items", primary_key="id", **hints)
+    assert _merge_jobs(pipeline, info.loads_ids[0]) == ["items"]
+    assert _staged(pipeline, "items") == 4
+    assert _tags(pipeline) == {n: [f"{n}-{i}" for i in range(3)] for n in range(4)}
+
+
+def test_a_package_with_a_job_loaded_before_the_choice_stays_staged(tmp_path: Path) -> None:
+    """A package resumed with jobs already recorded but no choice in its state began staged
+    (by a version before the choice): it finishes staged and merges, or its staged rows
+    would never reach the final tables."""
+
+    class BegunStaged(DuckDbExactlyOnceClient):
+        def _may_load_direct(self, root: str, load_id: str) -> bool:
+            self.record_job(load_id, "an-earlier-job.parquet")  # as if loaded before
+            return super()._may_load_direct(root, load_id)
+
+    class begun_staged(exactly_once.duckdb):  # noqa: N801
+        @property
+        def client_class(self) -> Any:
+            return BegunStaged
+
+    pipeline = _pipeline(tmp_path, begun_staged(str(tmp_path / "x.duckdb")), "begun")
+    info = pipeline.run(ITEMS, table_name="items", write_disposition=DEDUPLICATED, primary_key="id")
+    assert _merge_jobs(pipeline, info.loads_ids[0]) == ["items"]
+    assert _tags(pipeline) == {n: [f"{n}-{i}" for i in range(3)] for n in range(4)}
