@@ -27,7 +27,12 @@ the staging tables into the final ones. Its jobs then copy their files into the 
 (exactly once, as above) and no merge job follows: a first load of 200,000 media took 8-9 s
 instead of 16-19 s. The choice is made once per package, before its first job, and kept in the
 package's state, so a package resumed after a crash keeps it (one begun before the choice
-existed keeps dlt's staging).
+existed keeps dlt's staging). Unlike a staged merge, such a package is not all or nothing per
+table: one dropped after some jobs (`drop-pending-packages`) leaves their rows, of a load never
+completed, until the next run merges those keys again (the source moves no cursor past
+unloaded data). It assumes the table's keys have one writer: another pipeline loading the same
+keys into the same tables between a crash and the package's resume would leave them twice
+(the project's album shards write disjoint `media`; `products` always merges).
 
 Exactly once: DuckDB's parquet, jsonl and insert_values jobs; Postgres' insert_values and csv
 jobs. Other jobs run as dlt runs them: dlt's SQL jobs (merges, replaces), which read the
@@ -48,7 +53,7 @@ from typing import Any, ClassVar, cast
 from dlt.common.destination.capabilities import DestinationCapabilitiesContext
 from dlt.common.destination.client import FollowupJobRequest, LoadJob, RunnableLoadJob
 from dlt.common.destination.typing import PreparedTableSchema
-from dlt.common.schema.typing import TTableSchema
+from dlt.common.schema.typing import MERGE_DISPOSITION_HINTS, TTableSchema
 from dlt.common.schema.utils import (
     get_dedup_sort_tuple,
     get_first_column_name_with_prop,
@@ -198,19 +203,22 @@ class ExactlyOnceClient(SqlJobClientWithStagingDataset):
             return bool(decided[root])
 
     def _may_load_direct(self, root: str, load_id: str) -> bool:
-        table = cast(TTableSchema, self.prepare_load_table(root))
-        deduplicated_delete_insert = (
-            table.get("write_disposition") == "merge"
-            and table.get("x-merge-strategy", "delete-insert") == "delete-insert"
-            and table.get("x-stage-data-deduplicated") is True
-            and get_first_column_name_with_prop(table, "hard_delete") is None
-            and get_dedup_sort_tuple(table) is None
-        )
-        if not deduplicated_delete_insert:
+        if not _merge_is_a_copy_into_empty(cast(TTableSchema, self.prepare_load_table(root))):
             return False
-        if self._load_has_jobs(load_id):
-            return False  # begun before this choice was made: it finishes as it began
-        return self._final_table_empty(root)
+        with self._open():
+            if self._load_has_jobs(load_id):
+                return False  # begun before this choice was made: it finishes as it began
+            return self._final_table_empty(root)
+
+    @contextmanager
+    def _open(self) -> Iterator[None]:
+        """The SQL client's connection, opened for the question if dlt has not (a package
+        resumed past its initialization asks first when it creates a job)."""
+        if getattr(self.sql_client, "native_connection", None) is not None:
+            yield
+            return
+        with self.sql_client:
+            yield
 
     def _load_has_jobs(self, load_id: str) -> bool:
         self.ensure_jobs_table()
@@ -284,6 +292,25 @@ class ExactlyOnceClient(SqlJobClientWithStagingDataset):
                 "insert its rows twice (a full reconcile removes them)",
                 job_class.__name__,
             )
+
+
+def _merge_is_a_copy_into_empty(table: TTableSchema) -> bool:
+    """Whether dlt's merge of `table` into empty final tables inserts every staged row as it
+    is: a delete-insert of rows deduplicated by the source, with no merge option beyond those
+    two (a `source_filter` drops rows) and no column that deletes or sorts rows."""
+    options = {
+        hint
+        for name, hint in MERGE_DISPOSITION_HINTS.items()
+        if name not in ("strategy", "deduplicated") and table.get(hint) is not None
+    }
+    return (
+        table.get("write_disposition") == "merge"
+        and table.get("x-merge-strategy", "delete-insert") == "delete-insert"
+        and table.get("x-stage-data-deduplicated") is True
+        and not options
+        and get_first_column_name_with_prop(table, "hard_delete") is None
+        and get_dedup_sort_tuple(table) is None
+    )
 
 
 def _idempotent_by_itself(job: LoadJob) -> bool:
