@@ -159,8 +159,12 @@ class ExactlyOnceClient(SqlJobClientWithStagingDataset):
 
     @property
     def jobs_table(self) -> str:
+        return self._final_table(JOBS_TABLE)
+
+    def _final_table(self, table_name: str) -> str:
+        """`table_name` qualified with the final dataset, whichever dataset is active."""
         path = self.sql_client.make_qualified_table_name_path(
-            JOBS_TABLE, dataset_name=self._jobs_dataset
+            table_name, dataset_name=self._jobs_dataset
         )
         return ".".join(path)
 
@@ -228,11 +232,10 @@ class ExactlyOnceClient(SqlJobClientWithStagingDataset):
         return bool(rows)
 
     def _final_table_empty(self, table_name: str) -> bool:
-        path = self.sql_client.make_qualified_table_name_path(
-            table_name, dataset_name=self._jobs_dataset
-        )
         try:
-            return not self.sql_client.execute_sql(f"SELECT 1 FROM {'.'.join(path)} LIMIT 1")
+            return not self.sql_client.execute_sql(
+                f"SELECT 1 FROM {self._final_table(table_name)} LIMIT 1"
+            )
         except DatabaseUndefinedRelation:
             return True
 
