@@ -39,6 +39,7 @@ from pixlee import pixlee_source
 from pixlee.pipeline import exactly_once, make_pipeline, run_source
 from pixlee.simulator import Simulator, SimulatorConfig
 from tests.support.crash_child import run_child
+from tests.support.dataset import rows
 from tests.support.integrity import assert_no_row_twice, assert_truth
 
 SEED = 20261201
@@ -276,19 +277,6 @@ def test_a_first_load_dropped_after_its_root_copied_is_healed_by_the_next_run(
     dropped = _pipeline(place)
     (load_id,) = dropped.list_normalized_load_packages()
     dropped.drop_pending_packages()
-    assert _rows_in(place, "media")  # the copy into the final table committed
+    assert rows(dropped, "media")  # the copy into the final table committed
     # the dropped package's job records stay (harmless: its load id never comes again)
     assert_truth(_rerun(place, sim), sim, sim.skus()[:2], dropped_loads={load_id})
-
-
-def _rows_in(place: Place, table: str) -> int:
-    import duckdb
-
-    with duckdb.connect(str(place.db), read_only=True) as db:
-        found = db.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
-        ).fetchone()
-        if not found or not found[0]:
-            return 0
-        result = db.execute(f"SELECT count(*) FROM pixlee_data.{table}").fetchone()
-        return int(result[0]) if result else 0
